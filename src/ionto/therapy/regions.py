@@ -49,6 +49,8 @@ class RegionInfo:
     #: Whether a hospital trial course can use it (the UK centre: hands and feet only).
     in_clinic: bool
     source: Source
+    #: The wetted areas are not published anywhere: derived from anthropometry.
+    area_source: Source = sources.DERIVED
 
 
 #: One row per region. The UK centre treats hands and feet; armpits, face and neck are
@@ -196,17 +198,17 @@ def region_current_path(region: Region) -> frozenset[BodyLocation]:
     return current_path(a, b)
 
 
-def age_group(age_years: float) -> AgeGroup:
+#: Age below which a patient gets the child limits (derived; see ``age_group``).
+CHILD_BELOW_YEARS: float = 16.0
+
+
+def age_group(age_years: float, *, child_below_years: float = CHILD_BELOW_YEARS) -> AgeGroup:
     """Children are under 16 for limits (Doncaster: child cap; DLQI from 16, CDLQI below).
 
     The UK leaflets say "children" without an age; 16 matches the DLQI/CDLQI boundary and
     NHS paediatric services. Configurable via ``child_below_years``.
     """
-    return AgeGroup.CHILD if age_years < CHILD_BELOW_YEARS else AgeGroup.ADULT
-
-
-#: Age below which a patient gets the child limits (derived; see ``age_group``).
-CHILD_BELOW_YEARS: float = 16.0
+    return AgeGroup.CHILD if age_years < child_below_years else AgeGroup.ADULT
 
 
 def wetted_area_cm2(region: Region, group: AgeGroup) -> float:

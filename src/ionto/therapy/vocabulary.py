@@ -154,3 +154,21 @@ class NextStep(StrEnum):
     ESCALATE_GLYCOPYRRONIUM = "escalate_glycopyrronium"
     REFER_DERMATOLOGIST = "refer_dermatologist"
     STOP = "stop"
+
+
+class SideEffect(StrEnum):
+    """Side effects a nurse records after a session (clinical-reference §4)."""
+
+    TINGLING = "tingling"
+    BURNING_SENSATION = "burning_sensation"
+    REDNESS = "redness"
+    VESICLES = "vesicles"
+    IRRITATION = "irritation"
+    DRYNESS = "dryness"
+    CRACKING = "cracking"
+    BRUISING = "bruising"
+    SHOCK = "shock"
+    BURN = "burn"
+    DRY_MOUTH = "dry_mouth"
+    HEAT_INTOLERANCE = "heat_intolerance"
+    OTHER = "other"

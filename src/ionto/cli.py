@@ -1,0 +1,119 @@
+"""The ``ionto`` command: a thin shell over ``ionto.contract`` (see shared/CONTRACT.md).
+
+Exit codes: 0 success; 2 bad input, with one line on stderr and never a traceback.
+JSON goes to stdout; anything meant for people goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from ionto import __version__
+from ionto.contract.errors import InputError, read_input
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2 (CONTRACT.md)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _cmd_screen(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.contract.screen import screen_json
+
+    return screen_json(read_input(args.file))
+
+
+def _cmd_course_verdict(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.contract.verdict import verdict_json
+
+    return verdict_json(read_input(args.file))
+
+
+def _render_text(command: str, result: dict[str, Any]) -> str:
+    from ionto.contract.text import screening_text, verdict_text
+
+    return screening_text(result) if command == "screen" else verdict_text(result)
+
+
+def _cmd_catalogue(_args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.contract.catalogue import catalogue_json
+
+    return catalogue_json()
+
+
+def _render_markdown(_result: dict[str, Any]) -> str:
+    from ionto.contract.catalogue import catalogue_markdown
+
+    return catalogue_markdown()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="ionto",
+        description="Ionto: tap-water iontophoresis for hyperhidrosis. JSON on stdout.",
+    )
+    parser.add_argument("--version", action="version", version=f"ionto {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    commands.required = True
+
+    screen = commands.add_parser("screen", help="screen a patient (FILE or - for stdin)")
+    screen.add_argument("file", metavar="FILE")
+    screen.add_argument("--text", action="store_true", help="plain text for people, not JSON")
+    screen.set_defaults(run=_cmd_screen)
+
+    course = commands.add_parser("course", help="course commands")
+    course_commands = course.add_subparsers(
+        dest="course_command", metavar="COMMAND", parser_class=_OneLineParser
+    )
+    course_commands.required = True
+    verdict = course_commands.add_parser(
+        "verdict", help="judge a recorded trial course (FILE or - for stdin)"
+    )
+    verdict.add_argument("file", metavar="FILE")
+    verdict.add_argument("--text", action="store_true", help="plain text for people, not JSON")
+    verdict.set_defaults(run=_cmd_course_verdict)
+
+    catalogue = commands.add_parser(
+        "catalogue", help="every protocol preset, limit and schedule with its source"
+    )
+    catalogue.add_argument(
+        "--markdown", action="store_true", help="the docs page (docs/limits-and-presets.md)"
+    )
+    catalogue.set_defaults(run=_cmd_catalogue)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], dict[str, Any]] = args.run
+    try:
+        result = run(args)
+    except InputError as exc:
+        print(f"ionto: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        # A therapy-core dataclass refused a value the schema let through: still bad input.
+        print(f"ionto: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if getattr(args, "markdown", False):
+        sys.stdout.write(_render_markdown(result))
+    elif getattr(args, "text", False):
+        sys.stdout.write(_render_text(args.command, result) + "\n")
+    else:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
