@@ -198,3 +198,19 @@ def test_usage_errors_are_one_line_exit_2() -> None:
         assert done.returncode == 2, args
         assert done.stderr.count("\n") == 1, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_text_summary_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["screen", "--text", str(EXAMPLES / "02-plate-in-left-forearm.json")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("ELIGIBLE — diagnosis: primary focal")
+    assert "palms: not allowed" in text
+    assert "soles: allowed — tap water, dc, target 15 mA (max 20 mA), 30 min" in text
+    assert "metal_implant_in_path" in text
+
+
+def test_text_says_shared_precautions_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["screen", "--text", str(EXAMPLES / "01-adult-hands-and-feet.json")]) == 0
+    text = capsys.readouterr().out
+    assert text.count("remove_jewellery_and_nail_polish") == 1
+    assert "for every region:" in text

@@ -14,6 +14,15 @@ def screening_text(result: dict[str, Any]) -> str:
     lines = [f"{verdict} — diagnosis: {result['diagnosis'].replace('_', ' ')}"]
     lines += _reasons("✖", result["blocking"], "  ")
     lines += _reasons("→ refer/check:", result["refer"], "  ")
+    if result["diagnosis"] != "primary_focal":
+        lines += _reasons("·", result.get("diagnosis_reasons", []), "  ")
+    allowed = [rs for rs in result["regions"].values() if rs["allowed"]]
+    # Precautions shared by every allowed region are said once, not once per region.
+    shared = [
+        p
+        for p in (allowed[0]["precautions"] if len(allowed) > 1 else [])
+        if all(p in rs["precautions"] for rs in allowed)
+    ]
     for region, rs in result["regions"].items():
         if rs["allowed"]:
             p = rs["protocol"]
@@ -26,7 +35,10 @@ def screening_text(result: dict[str, Any]) -> str:
             state = "not now" if rs.get("temporary") else "not allowed"
             lines.append(f"  {region}: {state}")
         lines += _reasons("✖", rs["reasons"], "      ")
-        lines += _reasons("!", rs["precautions"], "      ")
+        lines += _reasons("!", [p for p in rs["precautions"] if p not in shared], "      ")
+    if shared:
+        lines.append("  for every region:")
+        lines += _reasons("!", shared, "      ")
     return "\n".join(lines)
 
 
