@@ -410,3 +410,15 @@ def test_limits_table_follows_the_settings() -> None:
     assert "glycopyrronium_dry_mouth_cap" in {r.code for r in rows}
     assert any(r.quantity == "usual current (cap)" for r in rows)
     assert "glycopyrronium_dry_mouth_cap" not in {r.code for r in limits.limits_table()}
+
+
+# --- Holes found in review: settings that would lift a hard limit ----------------------------
+@pytest.mark.parametrize("ceiling", [35.0, 50.0])
+def test_the_device_ceiling_cannot_be_set_at_or_above_the_fault_trip(ceiling: float) -> None:
+    with pytest.raises(ValueError, match="35"):
+        LimitSettings(device_ceiling_mA=ceiling)
+
+
+def test_glycopyrronium_voltage_cannot_exceed_its_licence() -> None:
+    with pytest.raises(ValueError, match="90"):
+        LimitSettings(glycopyrronium_compliance_V=100.0)

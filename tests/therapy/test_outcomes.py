@@ -441,3 +441,27 @@ def test_starch_iodine_maps_must_match() -> None:
         outcomes.starch_iodine_change(a, StarchIodineMap(Region.SOLES, 10.0, AreaUnit.CM2))
     with pytest.raises(ValueError, match="at most 100"):
         StarchIodineMap(Region.PALMS, 101.0, AreaUnit.PERCENT_OF_REGION)
+
+
+# --- Texts a nurse reads ---------------------------------------------------------------------
+def test_gravimetry_texts_say_fell_or_rose_not_a_signed_change() -> None:
+    from ionto.therapy.outcomes import gravimetry_response
+
+    fell = gravimetry_response(100.0, 95.0).reason.text
+    assert "fell by 5%" in fell
+    assert "-5" not in fell
+    assert "+5" not in fell
+    rose = gravimetry_response(80.0, 120.0).reason.text
+    assert "rose by 50%" in rose
+    assert "-" not in rose.split(":")[0]
+    assert "+" not in rose
+    same = gravimetry_response(80.0, 80.0).reason.text
+    assert "did not change" in same
+
+
+def test_hdss_texts_pluralise_points() -> None:
+    from ionto.therapy.outcomes import HdssSettings, hdss_change
+
+    lenient = HdssSettings(good_drop_points=1, excellent_drop_points=3)
+    assert "fell by 2 points" in hdss_change(4, 2, lenient).reason.text
+    assert "fell by 1 point," in hdss_change(4, 3).reason.text

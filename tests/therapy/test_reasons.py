@@ -92,3 +92,13 @@ def test_adding_a_cap_never_raises_the_value(
     before = limit_value(requested, caps).value
     after = limit_value(requested, [*caps, cap("extra_cap", extra)]).value
     assert after <= before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_cap_or_request_that_is_not_a_number_is_refused(bad: float) -> None:
+    # NaN compares false with everything: a NaN cap would sort anywhere and a NaN request
+    # would slip past every cap.
+    with pytest.raises(ValueError, match="finite"):
+        cap("nan_cap", bad)
+    with pytest.raises(ValueError, match="finite"):
+        limit_value(bad, [cap("adult_cap", 20.0)])

@@ -374,7 +374,7 @@ def test_pregnancy_with_glycopyrronium_cites_the_smpc_too() -> None:
     assert codes(s.blocking) == ["pregnancy", "glycopyrronium_pregnancy"]
 
 
-def test_heart_disease_caution_with_glycopyrronium_shows_when_heart_disease_is_allowed() -> None:
+def test_heart_disease_blocks_glycopyrronium_before_its_caution_could_apply() -> None:
     # Heart disease blocks in the makers' union; the SmPC's caution is kept for the record.
     s = screen_patient(
         adult(conditions=frozenset({Condition.HEART_DISEASE}), solution=Solution.GLYCOPYRRONIUM)
@@ -536,11 +536,11 @@ def test_glycopyrronium_at_most_two_sites_a_day() -> None:
         adult(solution=Solution.GLYCOPYRRONIUM, treat=(Region.PALMS, Region.SOLES, Region.AXILLAE))
     )
     for region in three.regions.values():
-        assert "glycopyrronium_more_than_two_sites" in codes(region.precautions)
+        assert "glycopyrronium_more_than_2_sites_a_day" in codes(region.precautions)
         assert "glycopyrronium_one_site_at_a_time" in codes(region.precautions)
     two = screen_patient(adult(solution=Solution.GLYCOPYRRONIUM))
     assert all(
-        "glycopyrronium_more_than_two_sites" not in codes(r.precautions)
+        "glycopyrronium_more_than_2_sites_a_day" not in codes(r.precautions)
         for r in two.regions.values()
     )
     # Only the regions that will be treated count.
@@ -552,7 +552,7 @@ def test_glycopyrronium_at_most_two_sites_a_day() -> None:
         )
     )
     assert all(
-        "glycopyrronium_more_than_two_sites" not in codes(r.precautions)
+        "glycopyrronium_more_than_2_sites_a_day" not in codes(r.precautions)
         for r in one_blocked.regions.values()
     )
     tap = screen_patient(adult(treat=tuple(Region)))
@@ -742,3 +742,69 @@ def test_diagnosis_follows_red_flags_then_generalised(history: History) -> None:
             )
             == 7
         )
+
+
+# --- Holes found in review ----------------------------------------------------------------------
+
+
+def test_glycopyrronium_too_many_sites_uses_the_frequency_rules_code() -> None:
+    from datetime import date
+
+    from ionto.therapy.frequency import check_glycopyrronium_sites_per_day
+
+    (violation,) = check_glycopyrronium_sites_per_day({date(2027, 1, 4): 3})
+    three = screen_patient(
+        adult(solution=Solution.GLYCOPYRRONIUM, treat=(Region.PALMS, Region.SOLES, Region.AXILLAE))
+    )
+    for region in three.regions.values():
+        assert violation.code in codes(region.precautions)
+
+
+def test_glycopyrronium_precaution_says_seven_days_whatever_the_site() -> None:
+    s = screen_patient(adult(solution=Solution.GLYCOPYRRONIUM))
+    one_site = next(
+        r
+        for r in s.regions[Region.PALMS].precautions
+        if r.code == "glycopyrronium_one_site_at_a_time"
+    )
+    assert "same site" not in one_site.text
+    assert "7 days" in one_site.text
+
+
+def test_pulsed_current_is_not_advised_with_glycopyrronium() -> None:
+    # Glycopyrronium is licensed as continuous DC (Robinul SmPC): advising pulsed current for
+    # the armpits would contradict the protocol given beside it.
+    s = screen_patient(adult(solution=Solution.GLYCOPYRRONIUM, treat=(Region.AXILLAE,)))
+    armpits = s.regions[Region.AXILLAE]
+    assert armpits.protocol is not None
+    assert armpits.protocol.waveform is Waveform.DC
+    assert "pulsed_dc_preferred" not in codes(armpits.precautions)
+
+
+def test_the_pulsed_precaution_follows_the_pulsed_protocol_regions() -> None:
+    s = screen_patient(adult(treat=(Region.AXILLAE, Region.FACE, Region.NECK, Region.PALMS)))
+    for region, verdict in s.regions.items():
+        assert verdict.protocol is not None
+        pulsed = verdict.protocol.waveform is Waveform.PULSED_DC
+        assert ("pulsed_dc_preferred" in codes(verdict.precautions)) == pulsed, region
+
+
+@FAST
+@given(histories)
+def test_every_recorded_red_flag_is_named_and_means_possible_secondary(history: History) -> None:
+    # Computed from the history itself, not from the finding's own reasons.
+    expected = set()
+    if history.onset_age_years is not None and history.onset_age_years >= 25:
+        expected.add("red_flag_late_onset")
+    if history.bilateral_symmetric is False:
+        expected.add("red_flag_asymmetric")
+    if history.night_sweats:
+        expected.add("red_flag_night_sweats")
+    if history.systemic_symptoms:
+        expected.add("red_flag_systemic_symptoms")
+    finding = diagnose(history)
+    assert {c for c in codes(finding.reasons) if c.startswith("red_flag_")} == expected
+    assert (finding.diagnosis is Diagnosis.POSSIBLE_SECONDARY) == bool(expected)
+    if finding.diagnosis is Diagnosis.PRIMARY_FOCAL:
+        assert history.duration_months is not None
+        assert history.duration_months >= 6

@@ -263,7 +263,7 @@ def test_glycopyrronium_at_home_never_within_7_days() -> None:
     assert result.home_plan is not None
     assert result.home_plan.interval_days == 7
     assert result.home_plan.min_interval_days == 7
-    assert "glycopyrronium_not_within_7_days" in reason_codes(result.home_plan.reasons)
+    assert "glycopyrronium_min_days_apart" in reason_codes(result.home_plan.reasons)
     tap = judge_course(course(), frequent)
     assert tap.home_plan is not None
     assert tap.home_plan.interval_days == 3
@@ -542,10 +542,16 @@ def test_never_works_without_tolerating_a_therapeutic_current(record: CourseReco
 @given(_course)
 def test_verdict_shape_is_consistent(record: CourseRecord) -> None:
     result = judge_course(record)
-    assert (result.verdict is VerdictKind.WORKS) == (result.home_plan is not None)
-    assert (result.verdict is VerdictKind.WORKS) == (result.next is NextStep.HOME_MAINTENANCE)
+    stopped = bool(verdict.contraindications_now(record))
+    assert (result.next is NextStep.HOME_MAINTENANCE) == (result.home_plan is not None)
+    if result.verdict is VerdictKind.WORKS:
+        expected = NextStep.STOP if stopped else NextStep.HOME_MAINTENANCE
+        assert result.next is expected
     if result.verdict is VerdictKind.CONTINUE:
-        assert result.next is NextStep.CONTINUE_COURSE
+        expected = NextStep.STOP if stopped else NextStep.CONTINUE_COURSE
+        assert result.next is expected
+    if result.next is NextStep.HOME_MAINTENANCE:
+        assert result.verdict is VerdictKind.WORKS
     if result.next is NextStep.ESCALATE_GLYCOPYRRONIUM:
         assert record.solution is Solution.TAP_WATER
     assert result.reasons
@@ -693,3 +699,110 @@ def test_escalation_exactly_when_funded_and_not_contraindicated(
         assert result.next is NextStep.REFER_DERMATOLOGIST
     if Solution.GLYCOPYRRONIUM in funded and not conditions:
         assert result.next is NextStep.ESCALATE_GLYCOPYRRONIUM
+
+
+# --- Holes found in review: caps on the home plan, contraindications that arise mid-course ----
+
+
+def test_home_plan_never_exceeds_an_adults_cap() -> None:
+    # The clinic recorded 25 mA (a typing slip or a device without Ionto's caps): the home plan
+    # must not send the patient home with more than the adult cap of 20 mA (Doncaster).
+    result = judge_course(course(full_trial(3, current_mA=25.0)))
+    assert result.home_plan is not None
+    assert result.home_plan.current_mA == 20.0
+    lowered = next(r for r in result.home_plan.reasons if r.code == "home_current_lowered_to_cap")
+    assert lowered.source == sources.DONCASTER
+
+
+def test_home_plan_never_gives_a_child_an_adults_current() -> None:
+    sessions = full_trial(3, current_mA=18.0, waveform="pulsed_dc")
+    result = judge_course(course(sessions, age_years=10))
+    assert result.home_plan is not None
+    assert result.home_plan.current_mA <= 15.0
+
+
+@pytest.mark.parametrize(
+    "condition", [Condition.PREGNANCY, Condition.PACEMAKER, Condition.EPILEPSY]
+)
+def test_a_contraindication_now_stops_a_course_that_works(condition: Condition) -> None:
+    result = judge_course(course(conditions=frozenset({condition})))
+    assert result.verdict is VerdictKind.WORKS  # the skin did get drier, and it was tolerated
+    assert result.next is NextStep.STOP
+    assert result.home_plan is None
+    codes = reason_codes(result.reasons)
+    assert codes[0] == "contraindicated_now"
+    assert condition.value in " ".join(codes) or "implanted" in " ".join(codes)
+
+
+def test_a_contraindication_now_stops_a_course_that_would_continue() -> None:
+    result = judge_course(
+        course(full_trial(3), followup=NO_CHANGE, conditions=frozenset({Condition.PREGNANCY}))
+    )
+    assert result.verdict is VerdictKind.CONTINUE
+    assert result.next is NextStep.STOP
+
+
+def test_intolerance_with_a_pacemaker_is_not_sent_on_to_pulsed_current() -> None:
+    painful = tuple(session(day=2 * i, current_mA=8.0, pain_reports=1) for i in range(3))
+    result = judge_course(course(painful, conditions=frozenset({Condition.PACEMAKER})))
+    assert result.verdict is VerdictKind.DOES_NOT_WORK
+    assert result.next is NextStep.REFER_DERMATOLOGIST
+    assert "pacemaker" in reason_codes(result.reasons)
+
+
+def test_glaucoma_does_not_stop_a_tap_water_course() -> None:
+    result = judge_course(course(conditions=frozenset({Condition.GLAUCOMA})))
+    assert result.next is NextStep.HOME_MAINTENANCE
+
+
+def test_a_child_under_the_minimum_age_is_not_sent_home_to_treat() -> None:
+    result = judge_course(course((session(current_mA=6.0, waveform="pulsed_dc"),), age_years=4))
+    assert result.next is NextStep.STOP
+    assert "under_minimum_age" in reason_codes(result.reasons)
+
+
+def test_home_glycopyrronium_rule_matches_the_frequency_rule() -> None:
+    from ionto.therapy import frequency
+
+    glyco = course((session(current_mA=8.0, minutes=12),), solution=Solution.GLYCOPYRRONIUM)
+    result = judge_course(glyco)
+    assert result.home_plan is not None
+    rule = next(r for r in result.home_plan.reasons if r.code.startswith("glycopyrronium_"))
+    assert rule.code == frequency.glycopyrronium_min_days_apart().code
+    # The SmPC's 7 days count between treatments whatever the site (frequency.py's reading).
+    assert "same site" not in rule.text
+    assert "different site" in rule.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_course)
+def test_home_plan_current_is_within_every_cap_for_the_patient(record: CourseRecord) -> None:
+    from ionto.therapy import limits, protocols
+
+    plan = judge_course(record).home_plan
+    if plan is None:
+        return
+    duty = protocols.PULSE_DUTY_CYCLE if plan.waveform is Waveform.PULSED_DC else None
+    caps = limits.current_caps(
+        record.age_years, record.region, record.solution, waveform=plan.waveform, duty_cycle=duty
+    )
+    assert plan.current_mA <= limits.max_current_mA(caps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_course)
+def test_a_contraindicated_patient_is_never_sent_on_with_treatment(record: CourseRecord) -> None:
+    from ionto.therapy import screening
+    from ionto.therapy.patient import PatientFacts
+
+    facts = PatientFacts(
+        age_years=record.age_years,
+        treat=(record.region,),
+        solution=record.solution,
+        conditions=record.conditions,
+    )
+    blocks, _ = screening.patient_contraindications(facts, record.solution)
+    result = judge_course(record)
+    if blocks:
+        assert result.next in (NextStep.STOP, NextStep.REFER_DERMATOLOGIST)
+        assert result.home_plan is None

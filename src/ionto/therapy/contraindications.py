@@ -19,6 +19,9 @@ from enum import StrEnum
 from ionto.therapy import sources
 from ionto.therapy.patient import Implant, SkinEntry
 from ionto.therapy.reasons import Reason
+
+# REGION_WORDS moved to regions (protocols and outcomes speak of regions too); kept here too.
+from ionto.therapy.regions import REGION_WORDS as REGION_WORDS
 from ionto.therapy.regions import REGIONS, Electrode, region_current_path
 from ionto.therapy.sources import Source
 from ionto.therapy.vocabulary import (
@@ -41,14 +44,6 @@ class Effect(StrEnum):
 ALL_SOLUTIONS: frozenset[Solution] = frozenset(Solution)
 GLYCOPYRRONIUM_ONLY: frozenset[Solution] = frozenset({Solution.GLYCOPYRRONIUM})
 
-#: Plain words for regions, as a patient says them.
-REGION_WORDS: dict[Region, str] = {
-    Region.PALMS: "palms (hands)",
-    Region.SOLES: "soles (feet)",
-    Region.AXILLAE: "armpits",
-    Region.FACE: "face",
-    Region.NECK: "neck",
-}
 
 _IMPLANT_WORDS: dict[ImplantKind, str] = {
     ImplantKind.METAL_PLATE: "metal plate",

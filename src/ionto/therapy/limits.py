@@ -57,6 +57,12 @@ USUAL_CEILING_AS_CAP = Source(
 )
 
 
+#: A commercial device stops therapy at 35 mA (Hidrex safety concept): Ionto's ceiling stays below.
+FAULT_TRIP_MA = 35.0
+#: Glycopyrronium iontophoresis is licensed at up to 90 V DC (Robinul SmPC).
+GLYCOPYRRONIUM_MAX_V = 90.0
+
+
 # --- Presets ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DensityPreset:
@@ -157,6 +163,18 @@ class LimitSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value}")
+        # A setting may tighten a hard limit, never lift it.
+        if self.device_ceiling_mA >= FAULT_TRIP_MA:
+            raise ValueError(
+                f"device_ceiling_mA must stay below the {FAULT_TRIP_MA:g} mA fault trip"
+                f" (Hidrex safety concept), got {self.device_ceiling_mA:g}"
+            )
+        if self.glycopyrronium_compliance_V > GLYCOPYRRONIUM_MAX_V:
+            raise ValueError(
+                "glycopyrronium_compliance_V must not exceed the licensed"
+                f" {GLYCOPYRRONIUM_MAX_V:g} V (Robinul SmPC),"
+                f" got {self.glycopyrronium_compliance_V:g}"
+            )
         cap = self.glycopyrronium_dry_mouth_cap_mA
         if cap is not None and not (math.isfinite(cap) and cap > 0):
             raise ValueError(f"glycopyrronium_dry_mouth_cap_mA must be positive, got {cap}")

@@ -27,6 +27,7 @@ from types import MappingProxyType
 
 from ionto.therapy import sources
 from ionto.therapy.reasons import Reason
+from ionto.therapy.regions import REGION_WORDS
 from ionto.therapy.sources import Source
 from ionto.therapy.vocabulary import Region
 
@@ -163,6 +164,10 @@ class HdssResponse:
     reason: Reason
 
 
+def _points(n: int) -> str:
+    return "1 point" if n == 1 else f"{n} points"
+
+
 def hdss_change(
     baseline: int, followup: int, settings: HdssSettings = DEFAULT_HDSS
 ) -> HdssResponse:
@@ -180,14 +185,14 @@ def hdss_change(
         category = HdssCategory.EXCELLENT
         reason = Reason(
             "hdss_improved_2",
-            f"Sweating severity (HDSS) fell by {drop} points, {change}: an excellent response.",
+            f"Sweating severity (HDSS) fell by {_points(drop)}, {change}: an excellent response.",
             sources.GULMEZ_SOLAK_2026,
         )
     elif drop >= settings.good_drop_points:
         category = HdssCategory.GOOD
         reason = Reason(
             "hdss_improved_1",
-            f"Sweating severity (HDSS) fell by {drop} point, {change}: a good response.",
+            f"Sweating severity (HDSS) fell by {_points(drop)}, {change}: a good response.",
             sources.GULMEZ_SOLAK_2026,
         )
     elif drop == 0:
@@ -812,7 +817,7 @@ def judge_german_insurers(
     cutoff = cutoffs.german_insurers_mg_min.get(measurement.region)
     rate = measurement.rate_mg_min
     if cutoff is None:
-        text = f"The German insurers' cut-offs do not cover the {measurement.region.value}."
+        text = f"The German insurers' cut-offs do not cover the {REGION_WORDS[measurement.region]}."
         return _judgement(src, CutoffFinding.NOT_APPLICABLE, None, None, unit, text)
     if rate > cutoff:
         text = f"{rate:g} mg/min: above {cutoff:g} mg/min."
@@ -832,7 +837,7 @@ def judge_stefaniak(
     src = sources.STEFANIAK_2013
     cutoff = cutoffs.stefaniak_mg_min_m2.get(measurement.region)
     if cutoff is None:
-        text = f"Stefaniak's cut-offs do not cover the {measurement.region.value}."
+        text = f"Stefaniak's cut-offs do not cover the {REGION_WORDS[measurement.region]}."
         return _judgement(src, CutoffFinding.NOT_APPLICABLE, None, None, unit, text)
     if body_surface_m2 is None:
         text = "Stefaniak's cut-offs need the patient's body surface area, which is not recorded."
@@ -882,6 +887,17 @@ def gravimetry_reduction_percent(baseline_mg_min: float, followup_mg_min: float)
     return (baseline_mg_min - followup_mg_min) / baseline_mg_min * 100.0
 
 
+def _percent_change_words(reduction_percent: float) -> str:
+    """'fell by 5%', 'rose by 50%' or 'did not change': a signed percentage confuses readers."""
+    if math.isinf(reduction_percent):  # from a baseline of practically nothing
+        return "rose"
+    # Rounded down, so that 49.6% is never shown as the 50% it did not reach.
+    shown = math.floor(abs(reduction_percent))
+    if shown == 0:
+        return "did not change"
+    return f"{'fell' if reduction_percent > 0 else 'rose'} by {shown}%"
+
+
 @dataclass(frozen=True)
 class GravimetryResponse:
     baseline_mg_min: float
@@ -917,7 +933,7 @@ def gravimetry_response(
     else:
         reason = Reason(
             f"gravimetry_not_reduced_{levels[0]}",
-            f"Measured sweating changed by {-reduction:+.0f}%, {change}: less than the"
+            f"Measured sweating {_percent_change_words(reduction)}, {change}: less than the"
             f" {levels[0]}% reduction that counts as a response.",
             sources.NCT03658616,
         )

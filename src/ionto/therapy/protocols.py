@@ -292,7 +292,8 @@ SOURCED_TARGETS: dict[tuple[AgeGroup, Solution, Region], TargetCurrent] = {
 }
 
 
-def _round_down_half_mA(value_mA: float) -> float:
+def round_down_half_mA(value_mA: float) -> float:
+    """A current rounded down to the 0.5 mA steps a nurse sets on a device (never rounded up)."""
     return math.floor(value_mA * 2.0) / 2.0
 
 
@@ -307,7 +308,7 @@ def derived_target(group: AgeGroup, solution: Solution, region: Region) -> Targe
     reference = SOURCED_TARGETS[(AgeGroup.ADULT, solution, Region.PALMS)]
     reference_area_cm2 = regions.smaller_electrode_area_cm2(Region.PALMS, AgeGroup.ADULT)
     area_cm2 = regions.smaller_electrode_area_cm2(region, group)
-    value_mA = _round_down_half_mA(reference.value_mA * area_cm2 / reference_area_cm2)
+    value_mA = round_down_half_mA(reference.value_mA * area_cm2 / reference_area_cm2)
     if solution is Solution.GLYCOPYRRONIUM:
         value_mA = min(value_mA, limits.GLYCOPYRRONIUM_DRY_MOUTH_MA)
     return TargetCurrent(
@@ -371,7 +372,8 @@ def default_preset(region: Region, solution: Solution, age_years: float) -> tupl
     if region in PULSED_REGIONS:
         return PULSED_SENSITIVE.name, Reason(
             "sensitive_region_pulsed_dc",
-            f"Pulsed current is used on the {region.value}: it is gentler on sensitive skin.",
+            f"Pulsed current is used on the {regions.REGION_WORDS[region]}: it is gentler on"
+            " sensitive skin.",
             PULSED_REGIONS[region],
         )
     return UK_HALFWAY.name, Reason(
@@ -482,7 +484,9 @@ def recommend_protocol(
         raise ValueError(f"{name}: tap-water sessions under 10 minutes do not work (Hidrex 1994)")
     reasons.append(
         Reason(
-            "session_minutes", f"{minutes.minutes} minutes on the {region.value}.", minutes.source
+            "session_minutes",
+            f"{minutes.minutes} minutes on the {regions.REGION_WORDS[region]}.",
+            minutes.source,
         )
     )
     ramp = effective.ramp

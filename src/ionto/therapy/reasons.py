@@ -6,6 +6,7 @@ Every reason, limit and verdict in the contract carries ``code`` (snake_case, st
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ class Limit:
     def __post_init__(self) -> None:
         if not _CODE.match(self.code):
             raise ValueError(f"limit code must be snake_case, got {self.code!r}")
+        if not math.isfinite(self.value):
+            raise ValueError(f"limit {self.code} must be a finite number, got {self.value}")
         if self.value < 0:
             raise ValueError(f"limit {self.code} must not be negative, got {self.value}")
 
@@ -68,6 +71,9 @@ def limit_value(requested: float, caps: tuple[Limit, ...] | list[Limit]) -> Limi
     The result never exceeds any cap (property-tested). Caps of different units must not be
     mixed: callers convert (e.g. a density cap times the smaller wetted area) first.
     """
+    if not math.isfinite(requested):
+        # NaN compares false with every cap and would pass them all.
+        raise ValueError(f"requested value must be a finite number, got {requested}")
     if requested < 0:
         raise ValueError(f"requested value must not be negative, got {requested}")
     units = {c.unit for c in caps}

@@ -16,6 +16,15 @@ from ionto.therapy import sources
 from ionto.therapy.sources import Source
 from ionto.therapy.vocabulary import AgeGroup, BodyLocation, Region
 
+#: Plain words for regions, as a patient says them (every text a nurse or parent reads).
+REGION_WORDS: dict[Region, str] = {
+    Region.PALMS: "palms (hands)",
+    Region.SOLES: "soles (feet)",
+    Region.AXILLAE: "armpits",
+    Region.FACE: "face",
+    Region.NECK: "neck",
+}
+
 
 class Applicator(StrEnum):
     HAND_TRAY = "hand_tray"

@@ -35,7 +35,6 @@ from ionto.therapy.contraindications import (
     CONDITION_RULES,
     MINIMUM_AGE_SAALMANN_FISCHER,
     MINIMUM_AGE_SOUTH_TEES,
-    REGION_WORDS,
     SKIN_RULES,
     TEMPORARY_CODES,
     ConditionRule,
@@ -47,10 +46,11 @@ from ionto.therapy.contraindications import (
     under_minimum_age,
     unique_reasons,
 )
+from ionto.therapy.frequency import FREQUENCY_CAPS
 from ionto.therapy.patient import History, PatientFacts
 from ionto.therapy.protocols import Protocol
 from ionto.therapy.reasons import Reason
-from ionto.therapy.regions import REGIONS, age_group
+from ionto.therapy.regions import REGION_WORDS, REGIONS, age_group
 from ionto.therapy.vocabulary import AgeGroup, Condition, Diagnosis, Region, Solution
 
 # --- Settings ---------------------------------------------------------------------------------
@@ -360,8 +360,13 @@ def patient_contraindications(
     return blocks, cautions
 
 
-def _region_precautions(region: Region) -> tuple[Reason, ...]:
-    """Precautions of the region itself (clinical-reference §1, §2 waveforms, §3 success)."""
+def _region_precautions(region: Region, solution: Solution) -> tuple[Reason, ...]:
+    """Precautions of the region itself (clinical-reference §1, §2 waveforms, §3 success).
+
+    Pulsed current is advised exactly where the protocols make it the adults' default
+    (:data:`protocols.PULSED_REGIONS`, with its source), and only with tap water:
+    glycopyrronium is licensed as continuous DC (Robinul SmPC).
+    """
     cautions: list[Reason] = []
     if not REGIONS[region].in_clinic:
         cautions.append(
@@ -372,13 +377,13 @@ def _region_precautions(region: Region) -> tuple[Reason, ...]:
                 sources.TREATMENT_CENTRE,
             )
         )
-    if region in (Region.AXILLAE, Region.FACE):
+    if region in protocols.PULSED_REGIONS and solution is Solution.TAP_WATER:
         cautions.append(
             Reason(
                 "pulsed_dc_preferred",
                 f"Pulsed current is preferred for the {REGION_WORDS[region]}: it is more"
                 " comfortable on this sensitive skin.",
-                sources.HIDREX_DP450,
+                protocols.PULSED_REGIONS[region],
             )
         )
     if region is Region.AXILLAE:
@@ -426,23 +431,33 @@ STANDARD_PRECAUTIONS: tuple[Reason, ...] = (
     ),
 )
 
+#: Above this many regions a day with glycopyrronium, they must be spread over days. The
+#: number, the 7 days and their reading ("whatever the site") are the frequency rules'
+#: (:mod:`ionto.therapy.frequency`, Robinul SmPC), so screening and course checks agree.
+GLYCOPYRRONIUM_MAX_SITES_A_DAY = FREQUENCY_CAPS.glycopyrronium_max_sites_per_day
+_GLYCOPYRRONIUM_DAYS_APART = FREQUENCY_CAPS.glycopyrronium_min_days_apart
+
 GLYCOPYRRONIUM_ONE_SITE = Reason(
     "glycopyrronium_one_site_at_a_time",
-    "Glycopyrronium: treat one site at a time, at most two sites a day, and the same site not"
-    " again within 7 days.",
+    f"Glycopyrronium: treat one site at a time, at most {GLYCOPYRRONIUM_MAX_SITES_A_DAY} sites a"
+    f" day, and no glycopyrronium treatment again within {_GLYCOPYRRONIUM_DAYS_APART} days,"
+    " even on a different site.",
     sources.ROBINUL_SMPC,
 )
 
-#: Above this many regions a day with glycopyrronium, they must be spread over days.
-GLYCOPYRRONIUM_MAX_SITES_A_DAY = 2
+#: The same code as :func:`ionto.therapy.frequency.check_glycopyrronium_sites_per_day` uses.
+_GLYCOPYRRONIUM_TOO_MANY_SITES_CODE = (
+    f"glycopyrronium_more_than_{GLYCOPYRRONIUM_MAX_SITES_A_DAY}_sites_a_day"
+)
 
 
 def _glycopyrronium_too_many_sites(count: int) -> Reason:
     return Reason(
-        "glycopyrronium_more_than_two_sites",
+        _GLYCOPYRRONIUM_TOO_MANY_SITES_CODE,
         f"{count} regions are planned with glycopyrronium but at most"
-        f" {GLYCOPYRRONIUM_MAX_SITES_A_DAY} sites may be treated in a day: spread them over"
-        " different days.",
+        f" {GLYCOPYRRONIUM_MAX_SITES_A_DAY} sites may be treated in a day, and the next"
+        f" treatment must wait {_GLYCOPYRRONIUM_DAYS_APART} days: treat the most bothersome"
+        " first.",
         sources.ROBINUL_SMPC,
     )
 
@@ -457,7 +472,7 @@ def _region_reasons(
     cautions = (
         *patient_cautions,
         *skin_cautions,
-        *_region_precautions(region),
+        *_region_precautions(region, solution),
         *(CHILD_PRECAUTIONS if age_group(facts.age_years) is AgeGroup.CHILD else ()),
         *((GLYCOPYRRONIUM_ONE_SITE,) if solution is Solution.GLYCOPYRRONIUM else ()),
         *STANDARD_PRECAUTIONS,
@@ -598,6 +613,6 @@ SCREENING_CODES: frozenset[str] = frozenset(
         *(r.code for r in CHILD_PRECAUTIONS),
         *(r.code for r in STANDARD_PRECAUTIONS),
         GLYCOPYRRONIUM_ONE_SITE.code,
-        "glycopyrronium_more_than_two_sites",
+        _GLYCOPYRRONIUM_TOO_MANY_SITES_CODE,
     }
 )

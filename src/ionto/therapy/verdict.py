@@ -34,6 +34,13 @@ silent are settings in :class:`VerdictSettings`, marked derived):
    not a fair trial: ``continue`` and raise the current.
 5. Otherwise → ``continue``: too early to judge (most patients notice nothing before the 4th
    session, Hyperhidrosis UK).
+
+Throughout, a **contraindication recorded with the course** (screening's whole-patient ones for
+the course's solution: makers' union, clinical-reference §4; Robinul SmPC; the minimum age)
+means no more iontophoresis: the verdict about the skin stands, but the next step is ``stop``
+instead of home maintenance or continuing, and ``refer_dermatologist`` instead of trying pulsed
+current (code ``contraindicated_now``, followed by screening's own reasons). The home plan's
+current is never above a cap of :mod:`ionto.therapy.limits` for the patient.
 """
 
 from __future__ import annotations
@@ -46,9 +53,10 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from ionto.therapy import outcomes, protocols, screening, sources
+from ionto.therapy import course as course_rules
+from ionto.therapy import frequency, limits, outcomes, protocols, screening, sources
 from ionto.therapy.patient import PatientFacts
-from ionto.therapy.reasons import Reason
+from ionto.therapy.reasons import Reason, limit_value
 from ionto.therapy.regions import age_group
 from ionto.therapy.sources import Source
 from ionto.therapy.vocabulary import (
@@ -123,7 +131,7 @@ HOME_WEEKLY = Source(
 
 #: No recorded session can have exceeded the 35 mA fault trip of a commercial device (Hidrex
 #: safety concept): a higher value is a typing error.
-SESSION_CURRENT_CEILING_mA = 35.0
+SESSION_CURRENT_CEILING_mA = limits.FAULT_TRIP_MA
 #: Longer than any published session (10–40 min) with room for pauses: a sanity bound.
 SESSION_MINUTES_CEILING = 120.0
 SENSATION_MAX = 10.0
@@ -386,7 +394,7 @@ def therapeutic_current(
             THERAPEUTIC_CURRENT_DERIVED,
         )
     target = protocols.TARGET_CURRENT_MA[(group, solution, region)]
-    value = math.floor(target.value_mA * settings.therapeutic_fraction[solution] * 2.0) / 2.0
+    value = protocols.round_down_half_mA(target.value_mA * settings.therapeutic_fraction[solution])
     return TherapeuticCurrent(
         value,
         f"{value:g} mA or more counts as a full treatment current (the protocol aims at"
@@ -679,8 +687,11 @@ class Verdict:
     home_plan: HomePlan | None
 
     def __post_init__(self) -> None:
-        if (self.verdict is VerdictKind.WORKS) != (self.home_plan is not None):
-            raise ValueError("a home plan goes with a 'works' verdict, and only with it")
+        # A course that works may still have to stop (a contraindication arose): then no plan.
+        if (self.next is NextStep.HOME_MAINTENANCE) != (self.home_plan is not None):
+            raise ValueError("a home plan goes with home maintenance, and only with it")
+        if self.next is NextStep.HOME_MAINTENANCE and self.verdict is not VerdictKind.WORKS:
+            raise ValueError("home maintenance (and its home plan) follow a 'works' verdict only")
         if not self.reasons:
             raise ValueError("a verdict needs at least one reason")
 
@@ -729,18 +740,28 @@ def home_plan(
 ) -> HomePlan:
     """The home maintenance plan from the sessions the patient tolerated at a therapeutic
     current: the waveform of the latest of them, and the median current and minutes of those
-    with that waveform (so the current never exceeds the highest one completed).
+    with that waveform (so the current never exceeds the highest one completed), lowered to
+    every cap of :func:`ionto.therapy.limits.current_caps` for the patient's group, region,
+    solution and waveform (a value recorded above a cap never goes home).
 
-    Weekly by default (UK centre; Hyperhidrosis UK); every 14 days after dryness or cracking
-    (treat less often: Hyperhidrosis UK; Fischer every 2–4 weeks); glycopyrronium never within
-    7 days (Robinul SmPC).
+    Weekly by default (UK centre; Hyperhidrosis UK). Dryness or cracking → treat less often
+    (Hyperhidrosis UK): the next longer published interval
+    (:func:`ionto.therapy.course.adjust_for_dry_skin`), at least ``dry_skin_interval_days``
+    (Fischer every 2–4 weeks). Glycopyrronium never within 7 days, whatever the site
+    (Robinul SmPC, read as :mod:`ionto.therapy.frequency` reads it).
     """
     good = tolerance.tolerated_therapeutic
     if not good:
         raise ValueError("a home plan needs a session tolerated at a therapeutic current")
     waveform = good[-1].waveform
     same = [s for s in good if s.waveform is waveform]
-    current_mA = float(statistics.median(s.current_mA for s in same))
+    tolerated_mA = float(statistics.median(s.current_mA for s in same))
+    duty = protocols.PULSE_DUTY_CYCLE if waveform is Waveform.PULSED_DC else None
+    caps = limits.current_caps(
+        course.age_years, course.region, course.solution, waveform=waveform, duty_cycle=duty
+    )
+    limited = limit_value(tolerated_mA, caps)
+    current_mA = limited.value
     minutes = max(1, round(statistics.median(s.minutes for s in same)))
     reasons = [
         Reason(
@@ -750,6 +771,15 @@ def home_plan(
             " clinic.",
             TOLERANCE_DERIVED,
         )
+    ]
+    reasons += [
+        Reason(
+            "home_current_lowered_to_cap",
+            f"The clinic recorded {tolerated_mA:g} mA, but at home the current is lowered to"
+            f" {cap.value:g} mA. {cap.text}",
+            cap.source,
+        )
+        for cap in limited.binding
     ]
     interval = settings.home_interval_days
     interval_source = HOME_WEEKLY
@@ -761,29 +791,42 @@ def home_plan(
             if e in settings.less_often_side_effects
         }
     )
+    dry_reason: Reason | None = None
     if dry:
-        interval = max(interval, settings.dry_skin_interval_days)
-        interval_source = DRY_SKIN_INTERVAL
+        adjusted = course_rules.adjust_for_dry_skin(
+            course_rules.MaintenancePlan("home", interval, HOME_WEEKLY)
+        )
+        longer = max(adjusted.plan.interval_days, settings.dry_skin_interval_days)
+        if longer > interval:
+            interval, interval_source = longer, DRY_SKIN_INTERVAL
+        else:
+            dry_reason = adjusted.reason  # already the longest gap: moisturise, see the nurse
     min_interval = 1
     if course.solution is Solution.GLYCOPYRRONIUM:
         min_interval = settings.glycopyrronium_min_interval_days
         interval = max(interval, min_interval)
+    less_often = interval_source is DRY_SKIN_INTERVAL
     reasons.append(
         Reason(
             "home_interval_days",
             f"Treat every {interval} days"
-            + (f", less often because of {' and '.join(dry)}" if dry else "")
+            + (f", less often because of {' and '.join(dry)}" if less_often else "")
             + "; treat sooner if the skin turns clammy before then.",
             interval_source,
         )
     )
+    if dry_reason is not None:
+        reasons.append(dry_reason)
     if course.solution is Solution.GLYCOPYRRONIUM:
+        rule = frequency.glycopyrronium_min_days_apart(
+            frequency.FrequencyCaps(glycopyrronium_min_days_apart=min_interval)
+        )
         reasons.append(
             Reason(
-                "glycopyrronium_not_within_7_days",
-                f"Glycopyrronium: never again on the same site within {min_interval} days; one"
-                " site at a time, at most two sites a day.",
-                sources.ROBINUL_SMPC,
+                rule.code,
+                f"{rule.text} One site at a time, at most"
+                f" {frequency.FREQUENCY_CAPS.glycopyrronium_max_sites_per_day} sites a day.",
+                rule.source,
             )
         )
     return HomePlan(
@@ -806,10 +849,48 @@ _REFER_LADDER = Reason(
 )
 
 
+def contraindications_now(
+    course: CourseRecord, settings: VerdictSettings = DEFAULT_VERDICT
+) -> tuple[Reason, ...]:
+    """What stops iontophoresis with the course's solution for this patient now: screening's
+    whole-patient contraindications (makers' union, clinical-reference §4; Robinul SmPC;
+    the minimum-age preset) for the conditions recorded with the course. Empty: none."""
+    facts = PatientFacts(
+        age_years=course.age_years,
+        treat=(course.region,),
+        solution=course.solution,
+        conditions=course.conditions,
+    )
+    blocks, _ = screening.patient_contraindications(
+        facts, course.solution, settings.screening_settings
+    )
+    return blocks
+
+
+def _contraindicated_now(blocks: tuple[Reason, ...], refer: bool) -> tuple[Reason, ...]:
+    """The reasons that stop the treatment going on: ours first, then screening's own."""
+    if refer:
+        text = (
+            "Iontophoresis cannot go on for this patient now (see the reasons that follow):"
+            " other treatments are needed."
+        )
+    else:
+        text = (
+            "Iontophoresis cannot go on for this patient now (see the reasons that follow):"
+            " stop treatment. A clinician decides whether and when it may start again."
+        )
+    return (Reason("contraindicated_now", text, sources.MAKERS_CONTRAINDICATIONS), *blocks)
+
+
 def _next_after_intolerance(
-    course: CourseRecord, tolerance: ToleranceFinding
+    course: CourseRecord, tolerance: ToleranceFinding, blocks: tuple[Reason, ...] = ()
 ) -> tuple[NextStep, tuple[Reason, ...]]:
-    """Not tolerated: pulsed DC if not yet tried (Reinauer 1995; Hidrex DP450), else refer."""
+    """Not tolerated: pulsed DC if not yet tried (Reinauer 1995; Hidrex DP450), else refer.
+
+    Refer too when iontophoresis is contraindicated now: pulsed current is still current.
+    """
+    if blocks:
+        return NextStep.REFER_DERMATOLOGIST, (*_contraindicated_now(blocks, True), _REFER_LADDER)
     if course.solution is Solution.GLYCOPYRRONIUM:
         return NextStep.REFER_DERMATOLOGIST, (
             Reason(
@@ -898,6 +979,9 @@ def judge_course(course: CourseRecord, settings: VerdictSettings = DEFAULT_VERDI
     for the rules and their sources, in the order applied."""
     tolerance = assess_tolerance(course, settings)
     response = assess_response(course, settings)
+    # A contraindication recorded with the course (pregnancy, a pacemaker, too young …) means
+    # no more iontophoresis with this solution, whatever the skin did (clinical-reference §4).
+    blocks = contraindications_now(course, settings)
 
     burns = [
         s for s in course.sessions if any(e in settings.stop_side_effects for e in s.side_effects)
@@ -913,12 +997,19 @@ def judge_course(course: CourseRecord, settings: VerdictSettings = DEFAULT_VERDI
         return Verdict(VerdictKind.DOES_NOT_WORK, (stop, *response.reasons), NextStep.STOP, None)
 
     if tolerance.status is ToleranceStatus.NOT_TOLERATED:
-        step, why = _next_after_intolerance(course, tolerance)
+        step, why = _next_after_intolerance(course, tolerance, blocks)
         return Verdict(
             VerdictKind.DOES_NOT_WORK, (tolerance.reason, *why, *response.reasons), step, None
         )
 
     if response.status is ResponseStatus.MET:
+        if tolerance.status is ToleranceStatus.TOLERATED and blocks:
+            return Verdict(
+                VerdictKind.WORKS,
+                (*_contraindicated_now(blocks, False), *response.reasons, tolerance.reason),
+                NextStep.STOP,
+                None,
+            )
         if tolerance.status is ToleranceStatus.TOLERATED:
             plan = home_plan(course, tolerance, settings)
             return Verdict(
@@ -927,12 +1018,7 @@ def judge_course(course: CourseRecord, settings: VerdictSettings = DEFAULT_VERDI
                 NextStep.HOME_MAINTENANCE,
                 plan,
             )
-        return Verdict(
-            VerdictKind.CONTINUE,
-            (*response.reasons, tolerance.reason),
-            NextStep.CONTINUE_COURSE,
-            None,
-        )
+        return _continue(blocks, (*response.reasons, tolerance.reason))
 
     completed = sum(1 for s in course.sessions if s.completed)
     length, length_source = trial_length(course, settings)
@@ -986,6 +1072,18 @@ def judge_course(course: CourseRecord, settings: VerdictSettings = DEFAULT_VERDI
     reasons = (*early, *response.reasons)
     if tolerance.status is not ToleranceStatus.TOLERATED:
         reasons = (*reasons, tolerance.reason)
+    return _continue(blocks, reasons)
+
+
+def _continue(blocks: tuple[Reason, ...], reasons: tuple[Reason, ...]) -> Verdict:
+    """Too early to judge: go on with the course, unless iontophoresis is contraindicated now."""
+    if blocks:
+        return Verdict(
+            VerdictKind.CONTINUE,
+            (*_contraindicated_now(blocks, False), *reasons),
+            NextStep.STOP,
+            None,
+        )
     return Verdict(VerdictKind.CONTINUE, reasons, NextStep.CONTINUE_COURSE, None)
 
 
