@@ -38,6 +38,26 @@ def _cmd_course_verdict(args: argparse.Namespace) -> dict[str, Any]:
     return verdict_json(read_input(args.file))
 
 
+def _cmd_session_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.contract.session import request_from_options, simulate_json
+
+    request = request_from_options(
+        region=args.region,
+        current=args.current,
+        minutes=args.minutes,
+        waveform=args.waveform,
+        reversal=args.reversal,
+        age=args.age,
+        solution=args.solution,
+        water_us_cm=args.water_us_cm,
+        seed=args.seed,
+        events=args.event,
+        trace_hz=args.trace_hz,
+        want_trace=args.trace is not None,
+    )
+    return simulate_json(request, args.trace)
+
+
 def _render_text(command: str, result: dict[str, Any]) -> str:
     from ionto.contract.text import screening_text, verdict_text
 
@@ -82,6 +102,30 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--text", action="store_true", help="plain text for people, not JSON")
     verdict.set_defaults(run=_cmd_course_verdict)
 
+    session = commands.add_parser("session", help="treatment sessions")
+    session_commands = session.add_subparsers(
+        dest="session_command", metavar="COMMAND", parser_class=_OneLineParser
+    )
+    session_commands.required = True
+    simulate = session_commands.add_parser(
+        "simulate", help="run one session on the simulated device and virtual patient"
+    )
+    # Values are parsed by ionto.contract.session, so that a bad one names its option.
+    simulate.add_argument("--region", default="palms")
+    simulate.add_argument("--current", metavar="MA")
+    simulate.add_argument("--minutes", metavar="M")
+    simulate.add_argument("--waveform", metavar="W")
+    simulate.add_argument("--reversal", metavar="X")
+    simulate.add_argument("--age", default="34", metavar="YEARS")
+    simulate.add_argument("--solution", default="tap_water")
+    simulate.add_argument("--water-us-cm", default="400", metavar="N")
+    simulate.add_argument("--seed", default="0", metavar="N")
+    simulate.add_argument("--event", action="append", default=[], metavar="KIND@T[:ARG]")
+    simulate.add_argument("--trace", metavar="FILE.csv")
+    simulate.add_argument("--trace-hz", default="100", metavar="N")
+    simulate.add_argument("--json", action="store_true", default=True, help="(default)")
+    simulate.set_defaults(run=_cmd_session_simulate)
+
     catalogue = commands.add_parser(
         "catalogue", help="every protocol preset, limit and schedule with its source"
     )
@@ -105,13 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A therapy-core dataclass refused a value the schema let through: still bad input.
         print(f"ionto: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if getattr(args, "markdown", False):
-        sys.stdout.write(_render_markdown(result))
-    elif getattr(args, "text", False):
-        sys.stdout.write(_render_text(args.command, result) + "\n")
-    else:
-        json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+    try:
+        if getattr(args, "markdown", False):
+            sys.stdout.write(_render_markdown(result))
+        elif getattr(args, "text", False):
+            sys.stdout.write(_render_text(args.command, result) + "\n")
+        else:
+            json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`ionto … | head`): not an error of ours, and no traceback.
+        sys.stderr.close()
     return EXIT_OK
 
 
