@@ -245,3 +245,16 @@ def test_safety_rules_hold_at_every_tick(case: dict[str, object]) -> None:
             assert first_low - start <= 300 + 10, (t_s, first_low)
     if "host_lost" in events:
         assert abs(samples[-1].current_uA) <= ZERO_UA
+
+
+def test_the_committed_state_machine_page_matches_the_code() -> None:
+    from pathlib import Path
+
+    from ionto.device.controller import state_machines_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "session-controller.md"
+    assert doc.read_text() == state_machines_markdown(), (
+        "docs/session-controller.md is stale: regenerate it with "
+        "python -c 'from ionto.device.controller import state_machines_markdown as m; "
+        'print(m(), end="")\' > docs/session-controller.md'
+    )

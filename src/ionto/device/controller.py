@@ -126,9 +126,31 @@ TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
 )
 
 
+#: What the host does when a trigger is taken (for the docs table; the code is below).
+ACTIONS: Mapping[Trigger, str] = MappingProxyType(
+    {
+        _T.START: "send limits, start and target; the device waits for contact",
+        _T.CONTACT_MADE: "the device ramps up from zero along the slew limit",
+        _T.AT_TARGET: "count time at the target and the dose per polarity",
+        _T.HALF_DOSE: "ask the device to reverse: ramp to zero, switch, ramp back up",
+        _T.FULL_DOSE: "ask the device to ramp down to zero",
+        _T.RAMPED_DOWN: "record the session as completed",
+        _T.CONTACT_LOST: "the device has cut and latched; timer held; clear and restart from zero",
+        _T.CONTACT_TIMEOUT: "stop; record why",
+        _T.PAIN: "lower the target by one step (no faster than the ramp)",
+        _T.PAIN_LIMIT: "ramp down and stop: the current cannot usefully go lower",
+        _T.PATIENT_STOP: "ramp down to zero and stop",
+        _T.DEVICE_FAULT: "the device latched a fault: record it and end",
+        _T.HOST_LOST: "nothing (the host is gone): the device's watchdog ramps down by itself",
+    }
+)
+
+
 def transition_table_markdown() -> str:
-    lines = ["| phase | trigger | next phase |", "|---|---|---|"]
-    lines += [f"| {p} | {t} | {n} |" for (p, t), n in TRANSITIONS.items()]
+    lines = ["| phase | trigger | next phase | what the host does |", "|---|---|---|---|"]
+    order = {phase: i for i, phase in enumerate(Phase)}
+    rows = sorted(TRANSITIONS.items(), key=lambda row: order[row[0][0]])
+    lines += [f"| {p} | {t} | {n} | {ACTIONS[t]} |" for (p, t), n in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -242,6 +264,8 @@ class SessionRecord:
     reverse_uA_ms: int = 0
     peak_uA: int = 0
     pain_reports: int = 0
+    #: Device time when the session ended (s since the device was switched on).
+    ended_s: float = 0.0
     events: list[SessionEvent] = field(default_factory=list)
     transitions: list[tuple[float, Phase, Trigger, Phase]] = field(default_factory=list)
 
@@ -406,6 +430,7 @@ class SessionController:
                 self.log("session_overran", "The session ran far past its plan: stopped.")
                 self._send(Stop())
                 self.fire(Trigger.DEVICE_FAULT)
+        self.record.ended_s = self._t_s()
         return self.record
 
     def _hard_end_tick(self) -> int:
@@ -634,3 +659,32 @@ class SessionController:
                 )
                 break
         self.fire(Trigger.HOST_LOST)
+
+
+def state_machines_markdown() -> str:
+    """``docs/session-controller.md``: both state tables, as the code holds them."""
+    from ionto.device.firmware import transition_table_markdown as firmware_table
+
+    return "\n".join(
+        [
+            "# The session's two state machines",
+            "",
+            "Generated from the code (`ionto.device.controller.state_machines_markdown`);",
+            "`tests/device/test_session.py` fails if this page and the code disagree.",
+            "",
+            "Two independent guards, as in a real device (docs/architecture.md): the **host's",
+            "session controller** keeps the protocol (phases, reversal, dose, pauses, pain), and",
+            "the **device firmware** keeps the hard limits by itself whatever the host says.",
+            "A trigger that is not in a table for the current state is refused, logged, and the",
+            "output goes safe.",
+            "",
+            "## Host: the session controller (`ionto.device.controller`)",
+            "",
+            transition_table_markdown().rstrip(),
+            "",
+            "## Device: the reference firmware (`ionto.device.firmware`)",
+            "",
+            firmware_table().rstrip(),
+            "",
+        ]
+    )
