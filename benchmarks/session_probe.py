@@ -6,8 +6,9 @@ advances at once) is reported to the watch, which keeps what the comparison meas
 
 * the **charge** delivered (both polarities counted positive: the dose);
 * the **peak current** (average current per tick, as Ionto shows and caps it);
-* **shocks** (:data:`SHOCK_RATE_MA_CM2_S`): painful moments brought on by a fast rise of the
-  felt current density, each put down to its likely cause;
+* **shocks** (:data:`SHOCK_RATE_MA_CM2_S`, :data:`SHOCK_MIN_UA`): painful moments brought on
+  by a fast rise of the felt current density with current flowing, each put down to its
+  likely cause;
 * for every scripted lift, the **time to cut**: from the first tick the wetted area shrinks to
   the first tick the current is below 0.5 mA (issue 3's figure).
 
@@ -47,6 +48,13 @@ CUT_UA = 500
 #: while a lift with current flowing, a switch-on at full output or a skin defect opening
 #: under current is. Configurable.
 SHOCK_RATE_MA_CM2_S = 1.0
+#: Nor is a tick a shock without a current worth the name: at least 0.5 mA (the issue's "off"
+#: level; DC through the hands is first perceived at about 2 mA, IEC 60479-1). Derived: the
+#: sensation model takes the density on the smaller wetted area as felt however small that
+#: area is, so the first square millimetre of a limb going back into the water under a few
+#: volts (even a 100 µA contact-sense current at 5 V: ~1 µA) reads as a painful density
+#: there; without this floor every re-entry would count as a shock whatever the device did.
+SHOCK_MIN_UA = CUT_UA
 #: Shock ticks closer together than this are one shock (ms, derived: one jolt as felt).
 SHOCK_MERGE_TICKS = 500
 #: A shock starting this soon after a movement or a skin break is put down to it (ms, derived).
@@ -63,6 +71,10 @@ class Cause:
     DEVICE = "device"  # none of these: a switch-on, a ramp, a reversal, a knob turned
 
     ALL = (LIFT, REENTRY, DIP, SKIN_BREAK, DEVICE)
+    #: What the comparison counts as a device's shocks. A skin defect opening under current
+    #: stings whatever the device does (the current crowds into the defect at once; clinical-
+    #: reference §4 calls it burning, not a shock): those are counted apart.
+    SHOCKS = (LIFT, REENTRY, DIP, DEVICE)
 
 
 @dataclass(frozen=True)
@@ -187,7 +199,11 @@ class LoadWatch:
             self._start_lifts(tick)
         if self._started:
             self._watch_cut(tick, magnitude)
-        if sensation >= self.threshold and rate >= SHOCK_RATE_MA_CM2_S:
+        if (
+            sensation >= self.threshold
+            and rate >= SHOCK_RATE_MA_CM2_S
+            and magnitude >= SHOCK_MIN_UA
+        ):
             self._shock_tick(tick, sensation, rate)
         self._last_uA = magnitude
 
@@ -331,6 +347,8 @@ class ProbedLoad(PatientLoad):
 
 
 LoadFactory = Callable[..., PatientLoad]
+#: The name under which the simulator builds its load (``SimulatedDevice.__init__``).
+_SIMULATOR_LOAD = "PatientLoad"
 
 
 @contextmanager
@@ -345,7 +363,7 @@ def probing_simulator(
     pain threshold) keeps the request's script. Not thread-safe: it swaps a module global.
     """
     created: list[ProbedLoad] = []
-    original: LoadFactory = simulator.PatientLoad
+    original: LoadFactory = getattr(simulator, _SIMULATOR_LOAD)
 
     def build(
         patient: VirtualPatient,
@@ -359,8 +377,8 @@ def probing_simulator(
         created.append(load)
         return load
 
-    simulator.PatientLoad = build  # type: ignore[misc,assignment]
+    setattr(simulator, _SIMULATOR_LOAD, build)
     try:
         yield created
     finally:
-        simulator.PatientLoad = original  # type: ignore[misc]
+        setattr(simulator, _SIMULATOR_LOAD, original)

@@ -538,7 +538,7 @@ def _firmware_in(state: DeviceState) -> Firmware:
     if state is State.ON:
         return fw
     if state is State.REVERSING:
-        fw.reverse(REV)
+        assert fw.reverse().accepted  # no polarity named: the opposite of the one in force
     elif state is State.RAMP_DOWN:
         fw.stop()
     else:
@@ -785,7 +785,7 @@ def play(scenario: Scenario, build: FirmwareBuild = FAST) -> Trace:
     return Trace(ticks, results, last_feed, fw)
 
 
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
@@ -867,6 +867,7 @@ def test_the_set_point_moves_no_faster_than_the_slew_except_a_cut_to_zero(
         after = abs(now.out.demand_uA)
         rise_step = build.max_step_uA(now.slew_uA_per_s)
         assert after - before <= rise_step, (prev.out, now.out)
+        assert rise_step <= build.max_step_uA(build.slew_max_uA_per_s)  # the build's hard slew
         if after < before:
             fall_step = _allowed_step(build, now.slew_uA_per_s)
             assert (
@@ -891,19 +892,15 @@ def _same_sign(a: int, b: int) -> bool:
 def test_a_lift_is_cut_at_once_and_the_return_climbs_along_the_ramp(scenario: Scenario) -> None:
     trace = play(scenario)
     load = scenario.load
-    latched = False
     entry: tuple[int, int] | None = None  # (tick the ramp started from zero, slew then)
     for i, tick in enumerate(trace.ticks):
         out = tick.out
         if tick.output and out.demand_uA != 0 and load.is_open(out.tick):
-            # Any demand into an open circuit is cut in the same tick and latched.
+            # Any demand into an open circuit is cut in the same tick and latched, so that
+            # even a limb back in the water within 10 ms carries less than 0.5 mA.
             assert out.state is State.LATCHED_FAULT
             assert out.fault in (FaultCode.OPEN_CIRCUIT, FaultCode.OVERCURRENT)
-            latched = True
-        if latched:
-            window = trace.ticks[i + 1 : i + 11]
-            assert all(abs(t.out.current_uA) < 500 for t in window if load.is_open(t.out.tick))
-            latched = False
+            assert all(abs(t.out.current_uA) < 500 for t in trace.ticks[i + 1 : i + 11])
         previous = trace.ticks[i - 1].out.state if i else State.IDLE
         if out.state is State.RAMP_UP and previous in (State.WAIT_CONTACT, State.REVERSING):
             entry = (out.tick, tick.slew_uA_per_s)
@@ -947,8 +944,23 @@ def test_when_the_host_falls_silent_the_output_goes_to_zero_by_itself(scenario: 
             assert tick.out.state in (State.IDLE, State.LATCHED_FAULT)
 
 
+#: Found by a long run: a failed stage leaking the wrong way while a reversal waits at zero.
+LEAK_AT_ZERO = Scenario(
+    load=Resistor(300, leak_uA=500, leak_from=30),
+    script=(
+        (0, SetLimits(1, 1_000, 1, 248, WaveformCode.DC)),
+        (0, SetTarget(30_001)),
+        (0, Start(REV)),
+        (100, Reverse(FWD)),
+    ),
+    heartbeat_every=20,
+    heartbeats_until=0,
+)
+
+
 @PROPERTY
 @given(scenarios())
+@example(LEAK_AT_ZERO)
 def test_host_requests_above_the_hard_limits_are_clamped_and_reported(
     scenario: Scenario,
 ) -> None:
@@ -977,8 +989,13 @@ def test_host_requests_above_the_hard_limits_are_clamped_and_reported(
     assert status.compliance_mV <= build.compliance_max_mV
     assert status.heartbeat_timeout_ms <= build.heartbeat_timeout_max_ms
     clamps = sum(1 for _, _, r in trace.results if r.code is ResultCode.CLAMPED_TO_CEILING)
-    reports = [e for e in trace.firmware.events() if e.fault is FaultCode.CEILING_REQUEST]
+    events = trace.firmware.events()
+    reports = [e for e in events if e.fault is FaultCode.CEILING_REQUEST]
     assert bool(clamps) == bool(reports)
+    # The log holds changes, not ticks: a stuck condition must not flood it (and push the
+    # reports out of the ring).
+    changes = sum(1 for a, b in itertools.pairwise(trace.ticks) if _key(a.out) != _key(b.out))
+    assert len(events) <= 6 * len(trace.results) + 2 * changes + 2
 
 
 # --- advance ≡ tick ----------------------------------------------------------------------------
@@ -1001,8 +1018,7 @@ def play_advancing(
 def play_ticking(
     scenario: Scenario, build: FirmwareBuild
 ) -> tuple[list[TickOutput], int, Firmware]:
-    """Tick by tick. Returns the outputs, the charge delivered in the output states, and the
-    ticks at which the state, polarity or fault changed *within* the tick (not by a command)."""
+    """Tick by tick: the outputs, the charge delivered in the output states, the firmware."""
     fw = Firmware(build)
     load = scenario.fresh_load()
     outs = []
@@ -1019,6 +1035,8 @@ def play_ticking(
 
 
 def changed_within(scenario: Scenario, build: FirmwareBuild) -> set[int]:
+    """The ticks at which the state, polarity or fault changed *within* the tick (not by a
+    command between ticks)."""
     fw = Firmware(build)
     load = scenario.fresh_load()
     changes = set()
@@ -1035,7 +1053,7 @@ def _key(out: TickOutput) -> tuple[DeviceState, Polarity, FaultCode]:
     return out.state, out.polarity, out.fault
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.sampled_from([FAST, DEFAULT_BUILD]), st.integers(1, 5_000))
 def test_advance_is_the_same_as_ticking(
     scenario: Scenario, build: FirmwareBuild, chunk: int

@@ -7,6 +7,7 @@ port. Device time runs 50× real time (lock-step) except where a test is about r
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import threading
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ionto.device.controller import InputSource, Phase, SessionController, SessionPlan
+from ionto.device.controller import InputSource, Phase, SessionController, SessionPlan, Trigger
 from ionto.device.firmware import DEFAULT_BUILD, CommandResult, ResultCode
 from ionto.device.link import DeviceLink, DeviceSample
 from ionto.device.patients import VirtualPatient
@@ -33,6 +34,7 @@ from ionto.device.serial_link import (
     TICK_MODULUS,
     DeviceSilentError,
     SerialLink,
+    SerialLinkError,
     trapezoid_charge,
     unwrap_tick,
 )
@@ -52,9 +54,8 @@ from ionto.device.wire import (
     SetTarget,
     Start,
     WaveformCode,
-    encode,
 )
-from ionto.therapy.vocabulary import Region, Waveform
+from ionto.therapy.vocabulary import Region
 
 SPEED = 50.0
 SEED = 3
@@ -101,8 +102,8 @@ def run_until_state(link: SerialLink, state: DeviceState, within_ms: int) -> Dev
     raise AssertionError(f"device not {state.name} within {within_ms} ms: {link.last_sample}")
 
 
-def start_output(link: SerialLink, target_uA: int = 2_000, limits: SetLimits = LIMITS) -> None:
-    assert link.send(limits).accepted
+def start_output(link: SerialLink, target_uA: int = 2_000) -> None:
+    assert link.send(LIMITS).accepted
     assert link.send(Start(polarity=Polarity.FORWARD)).accepted
     assert link.send(SetTarget(target_uA=target_uA)).accepted
     run_until_state(link, DeviceState.ON, within_ms=10_000)
@@ -138,11 +139,11 @@ def test_every_firmware_result_has_exactly_one_wire_answer() -> None:
 def test_samples_decode_at_the_documented_rates(link: SerialLink) -> None:
     idle = run_for(link, 1_000)
     assert {s.state for s in idle} == {DeviceState.IDLE}
-    assert {b.tick - a.tick for a, b in zip(idle, idle[1:], strict=False)} == {100}
+    assert {b.tick - a.tick for a, b in itertools.pairwise(idle)} == {100}
     start_output(link)
     flowing = run_for(link, 500)
     assert {s.state for s in flowing} == {DeviceState.ON}
-    assert {b.tick - a.tick for a, b in zip(flowing, flowing[1:], strict=False)} == {10}
+    assert {b.tick - a.tick for a, b in itertools.pairwise(flowing)} == {10}
     assert all(s.current_uA == 2_000 and s.polarity is Polarity.FORWARD for s in flowing)
     assert link.tick == flowing[-1].tick + 1
 
@@ -193,16 +194,39 @@ def test_a_session_over_the_serial_link_goes_through_the_same_phases_as_in_proce
 
     assert steps(over_serial.transitions) == steps(in_process.transitions)
     assert over_serial.phase is Phase.COMPLETED
-    # Timing may differ by a sample period or a heartbeat, not by more than a second.
+    # Timing may differ: the controller checks the dose once a second, the samples come every
+    # 10 ms, and a command reaches the device a little later over the line.
     for (t_serial, *_), (t_local, *_) in zip(
         over_serial.transitions, in_process.transitions, strict=True
     ):
-        assert abs(t_serial - t_local) < 1.0
+        assert abs(t_serial - t_local) < 2.5
     serial_dose = sum(over_serial.delivered_mA_min())
     local_dose = sum(in_process.delivered_mA_min())
     assert abs(serial_dose - local_dose) / local_dose < 0.02
     assert over_serial.peak_uA <= plan.limit_uA
     assert [f.code for f in faults] == []
+
+
+def test_a_lifted_hand_over_the_serial_link_pauses_and_resumes_as_in_process() -> None:
+    plan = short_plan()
+    lifting = patient().lift(25.0, 3.0)  # out of the water for 3 s while treating
+    simulated = SimulatedDevice(lifting, plan.waveform)
+    in_process = SessionController(simulated, plan).run(InputSource(), pain_source=simulated)
+
+    with (
+        PtyDevice(lifting, plan.waveform, speed=SPEED) as device,
+        SerialLink(device.port_name) as link,
+    ):
+        over_serial = SessionController(link, plan).run(InputSource(), pain_source=device)
+
+    def steps(transitions: list[tuple[float, Phase, object, Phase]]) -> list[object]:
+        return [(before, trigger, after) for _, before, trigger, after in transitions]
+
+    assert (Phase.TREAT, Trigger.CONTACT_LOST, Phase.PAUSED) in steps(in_process.transitions)
+    assert steps(over_serial.transitions) == steps(in_process.transitions)
+    assert [e.code for e in over_serial.events] == [e.code for e in in_process.events]
+    assert over_serial.phase is Phase.COMPLETED
+    assert over_serial.peak_uA <= plan.limit_uA
 
 
 # --- A noisy line -------------------------------------------------------------------------------
@@ -212,7 +236,8 @@ def test_garbage_on_the_line_both_ways_is_survived(device: PtyDevice, link: Seri
     link.port.write(b"\x13\x37 not a frame \xff\xfe" * 8 + b"\x00\x05\x01\x02")
     device.inject(b"noise\x00\x03\xaa\xbb\x00" + bytes(range(1, 200)))
     samples = run_for(link, 500)
-    assert samples and all(s.state is DeviceState.ON for s in samples)
+    assert samples
+    assert all(s.state is DeviceState.ON for s in samples)
     reply = link.send(SetTarget(target_uA=2_000))
     assert reply.accepted
     assert link.stats().rejected_frames >= 2
@@ -229,15 +254,13 @@ def test_garbage_on_the_line_both_ways_is_survived(device: PtyDevice, link: Seri
 def test_random_garbage_never_changes_the_output_nor_breaks_the_link() -> None:
     noise = st.binary(min_size=1, max_size=300)
 
-    # Slower device time and a longer heartbeat timeout here: between examples the host sends
-    # nothing while hypothesis works, and at 50× a 10 ms pause is already half a second.
-    with PtyDevice(patient(), speed=5.0) as device, SerialLink(device.port_name) as link:
-        start_output(link, limits=replace(LIMITS, heartbeat_timeout_ms=2_000))
+    # Between examples the host neither reads nor sends while hypothesis works; lock-step
+    # holds device time meanwhile, so the 0.5 s heartbeat timeout never runs out at 50×.
+    with PtyDevice(patient(), speed=SPEED) as device, SerialLink(device.port_name) as link:
+        start_output(link)
         status = device.status()
 
-        @settings(
-            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck)
-        )
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
         @given(to_device=noise, to_host=noise)
         def garbage_is_harmless(to_device: bytes, to_host: bytes) -> None:
             link.port.write(to_device)
@@ -260,23 +283,27 @@ def test_a_lost_command_is_sent_again_with_a_new_sequence_number(
     device: PtyDevice, link: SerialLink
 ) -> None:
     assert link.send(LIMITS).accepted
-    device.lose_host_frames(1)
-    first_seq = link.last_sent.seq if link.last_sent else -1
+    device.lose_host_frames(1, MessageType.START)
     reply = link.send(Start(polarity=Polarity.FORWARD))
     assert reply.accepted
     assert link.stats().resends == 1
-    assert link.last_sent is not None and link.last_sent.seq == first_seq + 2
+    starts = [frame.seq for frame in link.sent if isinstance(frame.message, Start)]
+    assert len(starts) == 2
+    assert starts[1] > starts[0]
     assert device.stats().lost_host_frames == 1
+    assert device.status().state is DeviceState.WAIT_CONTACT
 
 
 def test_a_lost_ack_does_not_reverse_twice(device: PtyDevice, link: SerialLink) -> None:
     start_output(link)
-    device.lose_replies(1)
+    device.lose_replies(1, MessageType.REVERSE)
     reply = link.send(Reverse(to_polarity=Polarity.REVERSE))
-    assert reply.accepted  # the second try's Ack (or the first's, late)
+    assert reply.accepted  # the second try's Ack
     assert link.stats().resends >= 1
+    assert device.stats().lost_replies == 1
     last = run_until_state(link, DeviceState.ON, within_ms=10_000)
-    assert last.polarity is Polarity.REVERSE and last.current_uA == -2_000
+    assert last.polarity is Polarity.REVERSE
+    assert last.current_uA == -2_000
     samples = run_for(link, 3_000)
     assert all(s.polarity is Polarity.REVERSE and s.state is DeviceState.ON for s in samples)
 
@@ -284,7 +311,7 @@ def test_a_lost_ack_does_not_reverse_twice(device: PtyDevice, link: SerialLink) 
 def test_commands_given_up_after_the_last_resend_say_so(
     device: PtyDevice, link: SerialLink
 ) -> None:
-    device.lose_host_frames(10)
+    device.lose_host_frames(10, MessageType.SET_TARGET)
     reply = link.send(SetTarget(target_uA=1_000))
     assert (reply.accepted, reply.code) == (False, NO_REPLY)
     assert link.stats().no_reply == 1
@@ -338,7 +365,7 @@ def test_a_silent_device_is_reported_not_waited_for_forever() -> None:
 
 # --- The watchdog -------------------------------------------------------------------------------
 def test_when_the_host_stops_heartbeating_the_device_ramps_to_zero_by_itself(
-    device: PtyDevice, link: SerialLink
+    link: SerialLink,
 ) -> None:
     start_output(link)
     link.heartbeats = False
@@ -352,7 +379,7 @@ def test_when_the_host_stops_heartbeating_the_device_ramps_to_zero_by_itself(
     # A ramp down, not a cut: no step larger than the firmware's safe ramp allows per sample.
     ramp = [s.current_uA for s in samples if s.tick >= watchdog[0].tick]
     per_sample_uA = DEFAULT_BUILD.safe_ramp_down_uA_per_s * 10 // 1000 + 200
-    assert all(a - b <= per_sample_uA for a, b in zip(ramp, ramp[1:], strict=False))
+    assert all(a - b <= per_sample_uA for a, b in itertools.pairwise(ramp))
     zero = next(s for s in samples if s.tick >= watchdog[0].tick and s.current_uA == 0)
     assert zero.tick - quiet_from <= DEFAULT_BUILD.watchdog_to_zero_ms
     assert samples[-1].state is DeviceState.LATCHED_FAULT
@@ -383,7 +410,8 @@ def test_trapezoid_charge_is_the_signed_area_split_by_polarity(
         return DeviceSample(tick, current_uA, 0, polarity, state, FaultCode.NONE)
 
     forward2, reverse2 = trapezoid_charge(sample(0, a), sample(span, b))
-    assert forward2 >= 0 and reverse2 >= 0
+    assert forward2 >= 0
+    assert reverse2 >= 0
     assert forward2 - reverse2 == (a + b) * span
     if a >= 0 and b >= 0:
         assert reverse2 == 0
@@ -396,6 +424,17 @@ def test_the_contact_sense_current_is_not_treatment() -> None:
 
 
 # --- Lifetime ------------------------------------------------------------------------------------
+def test_a_device_that_goes_away_is_an_error_on_the_link_not_a_hang() -> None:
+    device = PtyDevice(patient(), speed=SPEED)
+    with SerialLink(device.port_name, silence_s=0.5) as link:
+        assert link.send(LIMITS).accepted
+        device.close()  # the cable is pulled
+        began = time.monotonic()
+        with pytest.raises(SerialLinkError):
+            run_for(link, 10_000)
+        assert time.monotonic() - began < 1.0
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

@@ -258,3 +258,24 @@ def test_the_committed_state_machine_page_matches_the_code() -> None:
         "python -c 'from ionto.device.controller import state_machines_markdown as m; "
         'print(m(), end="")\' > docs/session-controller.md'
     )
+
+
+@settings(max_examples=8, deadline=None, phases=[Phase_.explicit, Phase_.reuse, Phase_.generate])
+@given(
+    seed=st.integers(0, 100_000),
+    minutes=st.sampled_from([5.0, 10.0, 20.0]),
+    region=st.sampled_from([Region.PALMS, Region.SOLES]),
+    age=st.sampled_from([10.0, 34.0, 80.0]),
+    reversal=st.sampled_from([Reversal.HALFWAY, Reversal.NONE]),
+)
+def test_the_planned_dose_is_delivered_within_2_percent_without_incidents(
+    seed: int, minutes: float, region: Region, age: float, reversal: Reversal
+) -> None:
+    outcome = run_session(
+        SessionRequest(seed=seed, minutes=minutes, region=region, age_years=age, reversal=reversal)
+    )
+    if outcome.record.pain_reports:
+        return  # the patient's own pain report is an incident: the plan changed
+    forward, reverse = outcome.record.delivered_mA_min()
+    assert outcome.state == "completed"
+    assert abs(forward + reverse - outcome.planned_mA_min) / outcome.planned_mA_min < 0.02

@@ -97,6 +97,11 @@ TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
         (_P.CHECK_CONTACT, _T.CONTACT_TIMEOUT): _P.ABORTED,
         (_P.RAMP_UP, _T.AT_TARGET): _P.TREAT,
         (_P.TREAT, _T.HALF_DOSE): _P.REVERSING,
+        # Dry skin can hold a ramp below the target so long that its dose is all delivered
+        # on the way up: then the plan moves on without ever reaching the target.
+        (_P.RAMP_UP, _T.HALF_DOSE): _P.REVERSING,
+        (_P.RAMP_UP, _T.FULL_DOSE): _P.RAMP_DOWN,
+        (_P.REVERSING, _T.FULL_DOSE): _P.RAMP_DOWN,
         (_P.REVERSING, _T.AT_TARGET): _P.TREAT,
         (_P.TREAT, _T.FULL_DOSE): _P.RAMP_DOWN,
         (_P.RAMP_DOWN, _T.RAMPED_DOWN): _P.COMPLETED,
@@ -117,6 +122,9 @@ TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
         (_P.RAMP_UP, _T.PAIN_LIMIT): _P.STOPPED,
         (_P.TREAT, _T.PAIN_LIMIT): _P.STOPPED,
         (_P.REVERSING, _T.PAIN_LIMIT): _P.STOPPED,
+        (_P.CHECK_CONTACT, _T.PAIN_LIMIT): _P.STOPPED,
+        (_P.PAUSED, _T.PAIN_LIMIT): _P.STOPPED,
+        (_P.RAMP_DOWN, _T.PAIN_LIMIT): _P.RAMP_DOWN,  # already on the way to zero
         # The patient or nurse presses stop: ramp down, then stopped.
         **{(p, _T.PATIENT_STOP): _P.STOPPED for p in Phase if p not in ENDS and p is not _P.IDLE},
         # A latched fault other than a lost contact ends the session.
@@ -333,6 +341,7 @@ class SessionController:
         self._contact_deadline: int | None = None
         self._host_alive = True
         self._restart_pending = False
+        self._reversed_at_zero = False
         self._last_tick = 0
         self.samples: list[DeviceSample] = []
 
@@ -421,7 +430,9 @@ class SessionController:
             if self.record.phase in ENDS:
                 break
             self._on_device(progress.last)
-            self._check_dose()
+            if self.record.phase is Phase.REVERSING and progress.last.polarity is self.polarity:
+                self._reversed_at_zero = True
+            self._check_dose(abs(progress.last.current_uA))
             self._check_contact_timeout()
             if now >= next_beat:
                 self._send(Heartbeat())
@@ -535,13 +546,17 @@ class SessionController:
             self._send(Stop())
             self.fire(Trigger.CONTACT_TIMEOUT)
 
-    def _check_dose(self) -> None:
-        if self.record.phase is not Phase.TREAT:
+    def _check_dose(self, level_uA: int) -> None:
+        phase = self.record.phase
+        ramping_up_this_polarity = phase is Phase.RAMP_UP or (
+            phase is Phase.REVERSING and self._reversed_at_zero
+        )
+        if phase is not Phase.TREAT and not ramping_up_this_polarity:
             return
         delivered = self._phase_charge()
         planned = self._phase_plan_uA_ms
-        # The ramp down still to come delivers half a ramp's worth.
-        still_to_come = round(self.target_uA * 500 * self.plan.ramp_down_s)
+        # The ramp down still to come, from the level now at the slew: level²/(2·slew).
+        still_to_come = round(level_uA * level_uA * 500 / self.plan.slew_uA_per_s)
         done_by_dose = delivered + still_to_come >= planned
         out_of_time = self._phase_treat_ms >= self._phase_time_budget_ms()
         if not (done_by_dose or out_of_time):
@@ -562,6 +577,7 @@ class SessionController:
             )
         else:
             self.fire(Trigger.HALF_DOSE)
+            self._reversed_at_zero = False
             self.phase_index += 1
             self.polarity = Polarity(-int(self.polarity))
             self._send(Reverse(to_polarity=self.polarity))
@@ -594,6 +610,9 @@ class SessionController:
                 "own when its heartbeat watchdog runs out.",
             )
             self._host_alive = False
+            # A serial link heartbeats from inside run_until: a dead host sends nothing.
+            if hasattr(self.link, "heartbeats"):
+                self.link.heartbeats = False
             self._watch_host_loss()
             return
         if kind is SessionInput.STOP:

@@ -16,14 +16,18 @@ above them is clamped *and* reported as ``ceiling_request``, never obeyed):
 * per-session limit from the host (``SetLimits``), only lowerable once a session has started;
   compliance voltage at most 90 V (Levit/Fischer method; Robinul SmPC: up to 90 V DC); slew
   rate at most 1 mA/s (derived: the 30 s ramp of Soterix IontoDC applied to the whole 30 mA
-  ceiling). The set point moves no faster than the slew, except a **cut to zero**;
+  ceiling). The set point moves in steps every 20 ms, never by more than the slew allows,
+  except a **cut to zero** — and a fall to what actually flows (see *Compliance*) or to a
+  lowered limit, which holds at once;
 * output only once the circuit is closed — a 100 µA sense current flows at no more than 5 V,
   i.e. the impedance is at most 50 kΩ, for 500 ms — and then always **from zero** along the
   ramp (Hidrex immersion monitoring);
-* open-circuit cut: current far below the demand with the voltage at compliance (a limb left
-  the water) → cut in the same tick and **latch** ``open_circuit`` until ``ClearFault`` at zero
+* open-circuit cut: at the compliance voltage, a current under half the demand or an
+  impedance above the contact threshold (a limb left the water) → cut in the same tick and
+  **latch** ``open_circuit`` until ``ClearFault`` at zero
   output; the next start climbs again from zero (no re-entry shock; Hidrex DP450 manual);
-* polarity changes only at zero current (a Reverse ramps down, switches, ramps back up);
+* polarity changes only at zero current (a Reverse ramps down, switches, ramps back up; a
+  Start arms a polarity only when no current flows);
 * heartbeat watchdog: no accepted frame for the heartbeat timeout (≤ 2 s) → ramp to zero by
   itself at 10 mA/s (≤ 3 s from the ceiling), report and latch ``watchdog``;
 * waveforms DC, pulsed DC (the demand is the duty-cycle average per tick) and AC on a DC offset
@@ -39,8 +43,9 @@ deeper, a skin defect): the re-entry shock the issue forbids.
 **The state machine is one table**, :data:`TRANSITIONS` (state, trigger) → next state, printed
 by :func:`transition_table_markdown`. A host command that is not in the table for the current
 state is refused, logged, and the output goes safe (:data:`SAFE_STATE`: any output ramps down,
-a pending start is dropped). Every refusal, clamp, fault and state change is logged as an
-:class:`Event` the host can read.
+a pending start is dropped). A command resent after a lost Ack — asking for what is already
+in force — is accepted and changes nothing. Every refusal, clamp, fault and state change is
+logged as an :class:`Event` the host can read.
 
 **Fast path.** :meth:`Firmware.advance` runs many ticks in one call where nothing can change
 but counters — at the target, between two steps of a ramp, while waiting for contact, at rest —
@@ -501,7 +506,13 @@ class SteadyLoad(Load, Protocol):
         """Exactly as ``drive`` for ticks ``start_tick`` … ``start_tick + ticks − 1`` with the
         same demand, but stop early after the first tick whose :func:`regime_of` differs from
         that of the tick driven just before ``start_tick`` (a load never driven counts as
-        regulated). Return the ticks carried and the last tick's reading."""
+        regulated). Return the ticks carried and the last tick's reading.
+
+        Stopping earlier is always allowed (at a scripted change, say): the firmware treats
+        the last tick as any other. Going on past a change of regime is not: the firmware
+        would miss the tick at which it must act. A stretch that starts short of the demand
+        (no contact yet) may run on while it stays short — that is what keeps waiting for a
+        limb to return cheap."""
         ...
 
 
@@ -513,7 +524,8 @@ class Firmware:
     between ticks; :meth:`tick` runs one 1 ms step; :meth:`advance` runs many at once.
     """
 
-    def __init__(self, build: FirmwareBuild = DEFAULT_BUILD) -> None:
+    def __init__(self, config: FirmwareBuild = DEFAULT_BUILD) -> None:
+        build = config
         self.build = build
         self._tick = 0
         self._state = DeviceState.IDLE
@@ -753,13 +765,16 @@ class Firmware:
         self._log(trigger, self._state, code, FaultCode.NONE, value)
         return CommandResult(True, code, value)
 
-    def reverse(self, to_polarity: int) -> CommandResult:
+    def reverse(self, to_polarity: int | None = None) -> CommandResult:
         """Ramp to zero, switch to ``to_polarity``, ramp back up to the target.
 
         Naming the polarity (as the wire does) makes a resent command harmless: asking for
-        the polarity already in force, or already chosen, changes nothing.
+        the polarity already in force, or already chosen, changes nothing. Without one: the
+        opposite of the polarity in force.
         """
         trigger = Trigger.REVERSE
+        if to_polarity is None:
+            to_polarity = self._polarity.opposite
         if to_polarity not in _POLARITIES:
             return self._refuse(trigger, ResultCode.BAD_VALUE)
         wanted = Polarity(to_polarity)
@@ -871,6 +886,8 @@ class Firmware:
         if state in OUTPUT_STATES:
             if self._level != self._goal():
                 self._ramp()
+            elif self._limited:
+                self._limited = False  # at the goal (a lowered target or limit met the level)
             return self._level * self._polarity, self._compliance
         if state is _S.WAIT_CONTACT:
             return self._sense * self._polarity, self._sense_compliance
@@ -933,13 +950,16 @@ class Firmware:
         # The compliance voltage held the current back: follow it down (never up), and wait
         # before climbing again, so that a sudden fall in impedance meets a set point no higher
         # than what was flowing.
+        # On the way down (goal zero) a shortfall only speeds the fall: not reported.
         self._level = max(0, along)
         if self._level < self._goal():
             self._countdown = self.build.compliance_hold_ms
             self._carry = 0
-        if not self._limited:
-            self._limited = True
-            self._log(Trigger.COMPLIANCE, self._state, ResultCode.OK, FaultCode.COMPLIANCE, along)
+            if not self._limited:
+                self._limited = True
+                self._log(
+                    Trigger.COMPLIANCE, self._state, ResultCode.OK, FaultCode.COMPLIANCE, along
+                )
 
     def _is_open_circuit(self, wanted: int, along: int, voltage: int, compliance: int) -> bool:
         """At compliance with the current far below the demand (under half), or an impedance

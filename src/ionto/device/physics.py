@@ -451,8 +451,10 @@ class PatientLoad:
         compliance_mV)`` for ``j`` in ``range(ticks)`` — to within 1% in charge, end current
         and end voltage (property-tested) — at the cost of a few dozen evaluations: the
         stretch must hold no scripted change (``patient.next_change_tick``) and the demand
-        must not change sign (split a reversal at zero). How: the first ticks are driven
-        exactly while the skin capacitors settle; after that the state is quasi-static —
+        must not change sign (split a reversal at zero). A constant demand in regulation
+        throughout (the usual case: at the target, or between two ramp steps) is computed in
+        closed form at the stretch's ends (:meth:`_advance_regulated`). Otherwise: the first
+        ticks are driven exactly while the skin capacitors settle; after that the state is quasi-static —
         the capacitors (τ of milliseconds) follow the skin hydrating over minutes, lagging a
         ramp by τ — so the current is the demand, or compliance / R(t) where that binds, and
         its sum over the ticks is a composite Simpson integral (32 segments) with the
@@ -478,6 +480,10 @@ class PatientLoad:
         if not (self._seg_lo <= start_tick < self._seg_hi):
             self._load_segment(start_tick)
         run = _Run(start_tick, abs(compliance_mV) * 1e-3)
+        if slope_uA_per_tick == 0.0 and ticks >= 2:
+            settled = self._advance_regulated(run, ticks, demand_uA, compliance_mV)
+            if settled is not None:
+                return settled
         j = 0
         # Exact ticks: short stretches, and the first ticks while the capacitors settle.
         while j < ticks and (
@@ -527,6 +533,60 @@ class PatientLoad:
         return self._current_at(
             run.start_tick + j, (demand_uA + slope * j) * 1e-6, run.compliance_V, slope * 1e-6
         )
+
+    def _advance_regulated(
+        self, run: _Run, ticks: int, demand_uA: int, compliance_mV: int
+    ) -> Stretch | None:
+        """A short stretch at a constant demand, inside the compliance voltage throughout: the
+        current *is* the demand at every tick (a current source in regulation), so only the
+        skin capacitors' voltages need following, and for a constant current through a skin
+        resistance that drifts over minutes they relax geometrically tick by tick
+        (v ← i·r + (v − i·r)·e, e = exp(−1 ms/rC)) — n ticks at once is e**n. The accommodation
+        filter of the sensation relaxes the same way. So the stretch is computed at its ends
+        instead of tick by tick (a ramp's 20 ms steps are such stretches: ticked, the ramps
+        cost most of a session's simulation time). ``None`` when a condition fails: the
+        caller ticks exactly."""
+        if self._open or self._hot_a or self._hot_b or demand_uA == 0:
+            return None
+        i = demand_uA * 1e-6
+        first = run.start_tick
+        last = first + ticks - 1
+        vc = abs(compliance_mV) * 1e-3
+        series = self._k * self._rs
+        ra0, rb0 = self._skin_ohm(self._hydration(first))
+        # The voltage moves monotonically from where the capacitors are towards the
+        # quasi-static i·(series + ra + rb), which only falls as the skin hydrates: both
+        # bounds within the compliance voltage (with a sliver for rounding) ⇒ regulated.
+        bound = 0.9995 * vc
+        if abs(i * series + self._v_a + self._v_b) > bound or abs(i) * (series + ra0 + rb0) > bound:
+            return None
+        ra1, rb1 = self._skin_ohm(self._hydration(last))
+        ea = math.exp(-TICK_S * ticks / (ra1 * self._cap_a))
+        eb = math.exp(-TICK_S * ticks / (rb1 * self._cap_b))
+        self._v_a = i * ra1 + (self._v_a - i * ra1) * ea
+        self._v_b = i * rb1 + (self._v_b - i * rb1) * eb
+        v = i * series + self._v_a + self._v_b
+        density = abs(i) * 1e3 * self._inv_small
+        acc_first = self._acc + self._alpha * (density - self._acc)
+        first_sensation = self._sensation(density, (density - acc_first) / self._tau_eff)
+        self._acc = density + (self._acc - density) * (1.0 - self._alpha) ** ticks
+        rate = (density - self._acc) / self._tau_eff
+        s = self._sensation(density, rate)
+        self.density_mA_cm2 = density
+        self.felt_density_mA_cm2 = density
+        self.density_rate_mA_cm2_s = rate
+        self.sensation = s
+        # The rate term fades monotonically, so the stretch's extremes are at its ends.
+        top = max(first_sensation, s)
+        if top > self.peak_sensation:
+            self.peak_sensation = top
+        if density > self.peak_density_mA_cm2:
+            self.peak_density_mA_cm2 = density
+        run.charge_A_ticks += i * ticks
+        run.peak_current_A = max(run.peak_current_A, abs(i))
+        run.peak(density, top)
+        run.ticks = ticks
+        return run.result(self._read(demand_uA, round(v * 1e3)))
 
     def _settled(self, run: _Run, j: int, demand_uA: int, slope: float) -> bool:
         """Whether the skin capacitors are within 0.1% (+1 mV) of the quasi-static state."""

@@ -19,12 +19,21 @@ What the device side does is what docs/wire-protocol.md asks of a board:
 * a ``Sample`` every 10 ms while output may flow and every 100 ms at rest; a ``Fault`` once
   when a fault appears.
 
-**Time.** Device time follows the wall clock at ``speed`` × real time: 1.0 (the default) is a
-real device; ``speed=50.0`` runs 50 device seconds a second, so that tests of whole sessions
-finish fast. It is *lock-step*: the thread never moves device time on by more than
-:data:`MAX_STEP_TICKS` without reading its input, so every command is applied within the
-reply deadline of device time, and if the thread is held up (a busy machine) device time
-slips instead of leaping ahead past frames it has not read.
+**Time.** Device time follows the wall clock at ``speed`` × real time. With ``speed=1.0`` (the
+default) it is a real device: time runs whatever the host does, and a host that does not read
+loses samples (an overrun). Faster than real time (``speed=50.0``: 50 device seconds a
+second, so that tests of whole sessions finish fast) it runs in **lock-step** with the host:
+
+* device time waits while the host has not read what the device sent (more than
+  :data:`LOCKSTEP_BACKLOG_BYTES` unread on the tty), so it can never run ahead of a host that
+  is merely slow — descheduled, busy between two calls, or starved on a loaded machine. Without
+  this, 10 ms of host scheduling jitter would be half a second of device time at 50× and would
+  trip the watchdog of a host that is perfectly alive. A host that keeps reading but stops
+  sending (the watchdog test) still sees device time run on;
+* in every mode the thread never moves device time on by more than :data:`MAX_STEP_TICKS`
+  without reading its input, so every command is applied within the reply deadline of device
+  time; and if the thread itself is held up, device time slips instead of leaping ahead past
+  frames it has not read.
 
 **Line faults, on purpose** (as LoopKit's mock pump fails on purpose):
 :meth:`PtyDevice.lose_host_frames` and :meth:`PtyDevice.lose_replies` lose frames on the line,
@@ -58,6 +67,7 @@ from ionto.device.wire import (
     BAD_FRAME_REPORT_INTERVAL_MS,
     HOST_TO_DEVICE,
     IDLE_SAMPLE_PERIOD_MS,
+    MIN_BODY_BYTES,
     REPLY_DEADLINE_MS,
     SAMPLE_PERIOD_MS,
     U32_MAX,
@@ -123,6 +133,11 @@ MAX_STEP_TICKS = REPLY_DEADLINE_MS
 #: Further behind the wall clock than this, device time slips rather than catching up
 #: (derived: a fifth of a second, far shorter than any heartbeat timeout).
 MAX_LAG_TICKS = 200
+#: Lock-step: device time waits while more than this is unread by the host (derived: 16
+#: samples, at most 160 ms of device time while output flows — with the host's heartbeat every
+#: quarter timeout, a reading host's silence never comes near even the shortest timeout).
+SAMPLE_FRAME_BYTES = MIN_BODY_BYTES + Sample.LAYOUT.size + 3  # COBS code byte, 2 delimiters
+LOCKSTEP_BACKLOG_BYTES = 16 * SAMPLE_FRAME_BYTES
 #: Bytes waiting to go to the host beyond which a new frame is dropped, as a UART whose host
 #: does not read overruns (derived: a few kilobytes, ~160 samples).
 TX_LIMIT_BYTES = 4096
@@ -150,6 +165,7 @@ class PtyDeviceStats:
     faults: int
     overruns: int  # frames dropped because the host did not read
     slips: int  # times device time fell behind and slipped
+    holds: int  # device-loop turns in which lock-step held device time for the host
     reasons: tuple[tuple[str, int], ...]  # every Nack and drop by reason name
 
 
@@ -199,10 +215,13 @@ class PtyDevice:
         duty_cycle: float | None = None,
         build: FirmwareBuild = DEFAULT_BUILD,
         speed: float = 1.0,
+        lockstep: bool | None = None,
     ) -> None:
         if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
             raise ValueError(f"speed must be above 0 and at most {MAX_SPEED:g}, got {speed}")
         self.speed = speed
+        #: Device time waits for a host that has not read (default: faster than real time).
+        self.lockstep = speed > 1.0 if lockstep is None else lockstep
         self._sim = SimulatedDevice(patient, waveform, duty_cycle=duty_cycle, build=build)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -213,7 +232,9 @@ class PtyDevice:
         self._counter = SequenceCounter()
         self._tx = bytearray()
         self._lose_host_frames = 0
+        self._lose_kind: MessageType | None = None
         self._lose_replies = 0
+        self._lose_reply_kind: MessageType | None = None
         self._fault_seen = FaultCode.NONE
         self._bad_frame_reported: int | None = None
         self._counts: Counter[str] = Counter()
@@ -236,6 +257,9 @@ class PtyDevice:
         self._slave = slave
         self._origin_s = time.monotonic()
         self._origin_tick = 0
+        self._held = False
+        self._written = 0  # bytes written to the pty
+        self._written_when_drained = 0  # ... when the host last had nothing left to read
         self._thread = threading.Thread(
             target=self._serve, name=f"PtyDevice {self.port_name}", daemon=True
         )
@@ -270,18 +294,37 @@ class PtyDevice:
                 faults=counts["faults"],
                 overruns=counts["overruns"],
                 slips=counts["slips"],
+                holds=counts["holds"],
                 reasons=tuple(sorted(self._reasons.items())),
             )
 
-    def lose_host_frames(self, frames: int) -> None:
-        """The next ``frames`` well-formed host frames are lost on the line (never arrive)."""
-        with self._lock:
-            self._lose_host_frames += frames
+    def next_pain_report(self) -> int | None:
+        """The device tick at which the simulated patient will say that it hurts, if they will.
 
-    def lose_replies(self, replies: int) -> None:
-        """The next ``replies`` Acks/Nacks are lost on the way back to the host."""
+        The patient's voice, not the wire: a nurse hears it and tells the controller, so a
+        session controller may take this device as its ``pain_source`` as it takes the
+        in-process simulator."""
         with self._lock:
-            self._lose_replies += replies
+            return self._sim.next_pain_report()
+
+    def take_pain_reports(self, up_to_tick: int) -> list[int]:
+        """Pain the simulated patient has reported by ``up_to_tick`` (device ticks)."""
+        with self._lock:
+            return self._sim.take_pain_reports(up_to_tick)
+
+    def lose_host_frames(self, frames: int, kind: MessageType | None = None) -> None:
+        """The next ``frames`` well-formed host frames (of type ``kind``, or of any type) are
+        lost on the line: they never arrive."""
+        with self._lock:
+            self._lose_host_frames = frames
+            self._lose_kind = kind
+
+    def lose_replies(self, replies: int, kind: MessageType | None = None) -> None:
+        """The next ``replies`` Acks/Nacks (to frames of type ``kind``, or to any) are lost on
+        the way back to the host."""
+        with self._lock:
+            self._lose_replies = replies
+            self._lose_reply_kind = kind
 
     def inject(self, data: bytes) -> None:
         """Put raw bytes on the line towards the host, between two frames (line noise)."""
@@ -335,16 +378,39 @@ class PtyDevice:
 
     def _sleep_s(self) -> float:
         """Wall time until the next sample is due (input wakes the thread earlier)."""
-        if self._tx:
-            return 0.001  # the host's side of the pty was full: try again soon
+        if self._tx or self._held:
+            return 0.001  # waiting for the host to read: look again soon
         now = self._sim.tick
         ahead = (now // SAMPLE_PERIOD_MS + 1) * SAMPLE_PERIOD_MS - self._due_tick()
         if ahead <= 0:
             return 0.0
         return min(MAX_SLEEP_S, ahead / (1000 * self.speed))
 
+    def _host_backlog_bytes(self) -> int:
+        """At most how many bytes sent the host has not read yet: ours still queued, and what
+        was written to the pty since the host last had nothing left to read.
+
+        The tty's own count (FIONREAD) is not enough: bytes written to the master reach the
+        slave's queue through the kernel's flip buffer, pushed by a worker thread that a loaded
+        machine can hold up for tens of milliseconds, and they are not counted meanwhile. But
+        polling the slave when its queue is empty waits for that push (Linux n_tty), so a poll
+        that finds nothing to read proves that the host has read everything written so far.
+        """
+        readable, _, _ = select.select([self._slave], [], [], 0)
+        if not readable:
+            self._written_when_drained = self._written
+        return len(self._tx) + self._written - self._written_when_drained
+
     def _run_clock(self) -> None:
         sim = self._sim
+        self._held = self.lockstep and self._host_backlog_bytes() > LOCKSTEP_BACKLOG_BYTES
+        if self._held:
+            # Lock-step: device time waits for the host; the wall clock is re-anchored so that
+            # no burst of catching up follows.
+            self._origin_s = time.monotonic()
+            self._origin_tick = sim.tick
+            self._counts["holds"] += 1
+            return
         due = self._due_tick()
         self._advance_to(min(due, sim.tick + MAX_STEP_TICKS))
         if due - sim.tick > MAX_LAG_TICKS:
@@ -387,11 +453,18 @@ class PtyDevice:
             for result in self._decoder.feed(data):
                 if isinstance(result, Rejected):
                     self._on_rejected(result)
-                elif self._lose_host_frames > 0:
-                    self._lose_host_frames -= 1
+                elif self._lost_on_the_line(result):
                     self._counts["lost_host_frames"] += 1
                 else:
                     self._on_frame(result)
+
+    def _lost_on_the_line(self, frame: DecodedFrame) -> bool:
+        if self._lose_host_frames <= 0:
+            return False
+        if self._lose_kind is not None and frame.message.TYPE is not self._lose_kind:
+            return False
+        self._lose_host_frames -= 1
+        return True
 
     def _on_rejected(self, rejected: Rejected) -> None:
         self._reasons[rejected.reason.name.lower()] += 1
@@ -428,7 +501,9 @@ class PtyDevice:
     # --- sending -------------------------------------------------------------------------
     def _reply(self, reply: Ack | Nack) -> None:
         self._counts["accepted" if isinstance(reply, Ack) else "refused"] += 1
-        if self._lose_replies > 0:
+        answered = reply.acked_type if isinstance(reply, Ack) else reply.nacked_type
+        kind = self._lose_reply_kind
+        if self._lose_replies > 0 and (kind is None or answered == kind):
             self._lose_replies -= 1
             self._counts["lost_replies"] += 1
             return
@@ -449,3 +524,4 @@ class PtyDevice:
         except BlockingIOError:
             return
         del self._tx[:written]
+        self._written += written

@@ -178,7 +178,9 @@ def trapezoid_charge(before: DeviceSample, after: DeviceSample) -> tuple[int, in
 
 def reply_from_ack(ack: Ack) -> Reply:
     """An Ack as the controller sees it: accepted, the AckCode, the value now in force."""
-    return Reply(accepted=True, code=int(ack.code), value_uA=ack.value_uA, detail=ack.code.name)
+    return Reply(
+        accepted=True, code=int(ack.code), value_uA=ack.value_uA, detail=ack.code.name.lower()
+    )
 
 
 def reply_from_nack(nack: Nack) -> Reply:
@@ -270,7 +272,8 @@ class SerialLink:
         self._beats: deque[int] = deque(maxlen=64)  # heartbeats sent, not yet answered
         self._heartbeat_timeout_ms = DEFAULT_HEARTBEAT_TIMEOUT_MS
         self._last_frame_tick = 0
-        self.last_sent: SentFrame | None = None
+        #: The frames written lately, oldest first (for logs, and for tests that replay one).
+        self.sent: deque[SentFrame] = deque(maxlen=64)
         self.faults: deque[FaultReport] = deque(maxlen=256)
         self.unsolicited: deque[Ack | Nack] = deque(maxlen=64)
         self._keep_samples = keep_samples
@@ -384,6 +387,10 @@ class SerialLink:
         self.close()
 
     # --- statistics ----------------------------------------------------------------------
+    @property
+    def last_sent(self) -> SentFrame | None:
+        return self.sent[-1] if self.sent else None
+
     def stats(self) -> LinkStats:
         counts = dict(self._counts)
         counts["lost_frames"] = self._guard.lost_frames
@@ -401,7 +408,7 @@ class SerialLink:
         except (serial.SerialException, OSError) as error:
             raise SerialLinkError(f"writing to the device failed: {error}") from error
         self._last_frame_tick = self._latest_tick if self._latest_tick is not None else 0
-        self.last_sent = SentFrame(seq, message, raw, self._last_frame_tick)
+        self.sent.append(SentFrame(seq, message, raw, self._last_frame_tick))
         self._count("frames_sent")
         return seq
 
