@@ -454,8 +454,9 @@ class PatientLoad:
         must not change sign (split a reversal at zero). A constant demand in regulation
         throughout (the usual case: at the target, or between two ramp steps) is computed in
         closed form at the stretch's ends (:meth:`_advance_regulated`). Otherwise: the first
-        ticks are driven exactly while the skin capacitors settle; after that the state is quasi-static —
-        the capacitors (τ of milliseconds) follow the skin hydrating over minutes, lagging a
+        ticks are driven exactly while the skin capacitors settle; after that the state is
+        quasi-static — the capacitors (τ of milliseconds) follow the skin hydrating over
+        minutes, lagging a
         ramp by τ — so the current is the demand, or compliance / R(t) where that binds, and
         its sum over the ticks is a composite Simpson integral (32 segments) with the
         Euler–Maclaurin end correction; stretches of ≤ 64 ticks are ticked. Peak density and
