@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import time
 import tracemalloc
@@ -59,6 +60,7 @@ def main() -> None:
         "median_simulated_s": round(statistics.median(simulated), 1),
         "real_time_ratio": round(statistics.median(simulated) / median),
         "peak_python_memory_MiB": round(peak_bytes / 2**20, 2),
+        "process_max_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "target_s": TARGET_S,
         "meets_target": median <= TARGET_S,
         "python": platform.python_version(),
