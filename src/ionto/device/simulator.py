@@ -89,6 +89,7 @@ class SimulatedDevice:
         self._stretching = _StretchingLoad(self.load)
         self._sample_every = 1000 // sample_hz if sample_hz else 0
         self._last = DeviceSample(0, 0, 0, Polarity.FORWARD, DeviceState.IDLE, FaultCode.NONE)
+        self._state_key = (DeviceState.IDLE, Polarity.FORWARD, FaultCode.NONE)
         self._pain_seen_peak = 0.0
         self._pain_due: int | None = None
         self._pain_last = -PAIN_REPEAT_TICKS
@@ -140,12 +141,6 @@ class SimulatedDevice:
         self.closed = True
 
     # --- The patient's side -----------------------------------------------------------------
-    _state_key: tuple[DeviceState, Polarity, FaultCode] = (
-        DeviceState.IDLE,
-        Polarity.FORWARD,
-        FaultCode.NONE,
-    )
-
     def _watch_for_pain(self) -> None:
         load = self.load
         now = self.firmware.tick_count
