@@ -26,12 +26,12 @@ LEFT, RIGHT, TOP, BOTTOM = 60, 60, 40, 60
 SHOWN_EVENTS = {"contact_made", "contact_lost", "reversing", "ramp_down", "pain_step_down"}
 
 
-def session(seed: int) -> SessionOutcome:
+def session(seed: int, minutes: float = 20.0, lift_s: float = 300.0) -> SessionOutcome:
     return run_session(
         SessionRequest(
             seed=seed,
-            minutes=20.0,
-            events=(ScriptedEvent(EventKind.LIFT, 300.0, 3.0),),
+            minutes=minutes,
+            events=(ScriptedEvent(EventKind.LIFT, lift_s, 3.0),),
             trace_hz=10,
         )
     )
@@ -80,7 +80,8 @@ def svg(outcome: SessionOutcome) -> str:
         )
     for volts in (-60, -30, 30, 60):
         parts.append(
-            f'<text x="{WIDTH - RIGHT + 8}" y="{y_V(volts) + 4:.1f}" fill="#c0392b">{volts} V</text>'
+            f'<text x="{WIDTH - RIGHT + 8}" y="{y_V(volts) + 4:.1f}" fill="#c0392b">'
+            f"{volts} V</text>"
         )
     minute = 0
     while minute * 60 <= end_s:
