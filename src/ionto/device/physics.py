@@ -163,6 +163,11 @@ class SensationModel:
     ac_dc_density_weight: float = 1.0
     ac_dc_rate_weight: float = 1.0
     hotspot_area_exponent: float = 0.5
+    #: Spatial summation: below this wetted area the felt density is the current over this
+    #: area, not over the patch (derived: about a fingertip's pad and more — 100 µA of contact
+    #: sense current on the first square millimetre of a returning hand is not felt, while a
+    #: hand lifted under 15 mA still shocks long before its wet patch is this small).
+    summation_area_cm2: float = 10.0
     source: Source = SENSATION_DERIVED
 
     def __post_init__(self) -> None:
@@ -333,6 +338,12 @@ class PatientLoad:
         self._inv_area_a = 0.0 if self._open_a else 1.0 / area_a
         self._inv_area_b = 0.0 if self._open_b else 1.0 / area_b
         self._inv_small = 0.0 if self._open else 1.0 / min(area_a, area_b)
+        # Spatial summation: a tiny wetted patch (a fingertip touching the water) is not felt
+        # as its density alone would say; the felt density is spread over at least
+        # ``summation_area_cm2``.
+        self._inv_felt = (
+            0.0 if self._open else 1.0 / max(min(area_a, area_b), self.model.summation_area_cm2)
+        )
         self._rs = math.inf if self._open else patient.series_ohm(tick, state)
         self._cap_a = self._c_F_cm2 * area_a
         self._cap_b = self._c_F_cm2 * area_b
@@ -403,7 +414,7 @@ class PatientLoad:
     def _observe(self, current_mA: float) -> None:
         """Density, its accommodated rate of change, and the sensation of this tick."""
         density = current_mA * self._inv_small
-        felt = density
+        felt = current_mA * self._inv_felt
         if self._hot_a:
             felt = max(felt, abs(self._v_a) * self._hot_a)
         if self._hot_b:
@@ -568,13 +579,14 @@ class PatientLoad:
         self._v_b = i * rb1 + (self._v_b - i * rb1) * eb
         v = i * series + self._v_a + self._v_b
         density = abs(i) * 1e3 * self._inv_small
-        acc_first = self._acc + self._alpha * (density - self._acc)
-        first_sensation = self._sensation(density, (density - acc_first) / self._tau_eff)
-        self._acc = density + (self._acc - density) * (1.0 - self._alpha) ** ticks
-        rate = (density - self._acc) / self._tau_eff
-        s = self._sensation(density, rate)
+        felt = abs(i) * 1e3 * self._inv_felt
+        acc_first = self._acc + self._alpha * (felt - self._acc)
+        first_sensation = self._sensation(felt, (felt - acc_first) / self._tau_eff)
+        self._acc = felt + (self._acc - felt) * (1.0 - self._alpha) ** ticks
+        rate = (felt - self._acc) / self._tau_eff
+        s = self._sensation(felt, rate)
         self.density_mA_cm2 = density
-        self.felt_density_mA_cm2 = density
+        self.felt_density_mA_cm2 = felt
         self.density_rate_mA_cm2_s = rate
         self.sensation = s
         # The rate term fades monotonically, so the stretch's extremes are at its ends.
@@ -731,7 +743,7 @@ class PatientLoad:
             current_mA = abs(state.i) * 1e3
             peak_i = max(peak_i, abs(state.i))
             density = current_mA * self._inv_small
-            felt = density
+            felt = current_mA * self._inv_felt
             if self._hot_a:
                 felt = max(felt, abs(state.va) * self._hot_a)
             if self._hot_b:
