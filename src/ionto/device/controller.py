@@ -83,6 +83,7 @@ class Trigger(StrEnum):
     PATIENT_STOP = "patient_stop"
     DEVICE_FAULT = "device_fault"
     HOST_LOST = "host_lost"
+    OVERRUN = "overrun"
 
 
 _P = Phase
@@ -130,6 +131,8 @@ TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
         # A latched fault other than a lost contact ends the session.
         **{(p, _T.DEVICE_FAULT): _P.FAULT for p in Phase if p not in ENDS and p is not _P.IDLE},
         **{(p, _T.HOST_LOST): _P.FAULT for p in Phase if p not in ENDS and p is not _P.IDLE},
+        # A session far past any plan (a safety net: no rule above should let this happen).
+        **{(p, _T.OVERRUN): _P.ABORTED for p in Phase if p not in ENDS and p is not _P.IDLE},
     }
 )
 
@@ -150,6 +153,7 @@ ACTIONS: Mapping[Trigger, str] = MappingProxyType(
         _T.PATIENT_STOP: "ramp down to zero and stop",
         _T.DEVICE_FAULT: "the device latched a fault: record it and end",
         _T.HOST_LOST: "nothing (the host is gone): the device's watchdog ramps down by itself",
+        _T.OVERRUN: "ramp down and stop: the session ran far past its plan",
     }
 )
 
@@ -440,7 +444,7 @@ class SessionController:
             if now >= guard_end and self.record.phase not in ENDS:
                 self.log("session_overran", "The session ran far past its plan: stopped.")
                 self._send(Stop())
-                self.fire(Trigger.DEVICE_FAULT)
+                self.fire(Trigger.OVERRUN)
         self.record.ended_s = self._t_s()
         return self.record
 
