@@ -128,3 +128,12 @@ def test_unknown_option_is_a_one_line_usage_error() -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("waveform", ["dc", "pulsed_dc", "ac_dc_offset"])
+def test_every_therapeutic_waveform_runs(waveform: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = simulate(["--minutes", "2", "--waveform", waveform], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["state"] == "completed"
+    assert summary["waveform"] == waveform

@@ -1,9 +1,12 @@
 """The reference firmware's hard limits: examples, then properties over random loads, host
-commands and fault timings, then ``advance`` ≡ repeated ``tick``.
+commands and fault timings, then ``advance`` ≡ repeated ``tick``, then the anti-shock guard on
+the physics' virtual patients.
 
 The loads here are honest physics, not mocks of the firmware: a resistor that the limb can
 leave (and a failed output stage that adds current, for the overcurrent trip), and a series
-resistor with the skin as R ∥ C. Both implement the firmware's fast path (``SteadyLoad``).
+resistor with the skin as R ∥ C. Both implement the firmware's fast path (``SteadyLoad``). The
+anti-shock guard is also tried on :class:`~ionto.device.physics.PatientLoad` — random patients,
+whole sessions, and hands lifted out of the water.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from ionto.device.controller import InputSource, SessionController
 from ionto.device.firmware import (
     ARMED_STATES,
     DEFAULT_BUILD,
@@ -25,6 +30,7 @@ from ionto.device.firmware import (
     SAFE_STATE,
     TRANSITIONS,
     CommandResult,
+    Event,
     Firmware,
     FirmwareBuild,
     LoadStretch,
@@ -34,6 +40,7 @@ from ionto.device.firmware import (
     TickOutput,
     Trigger,
     WaveformShape,
+    describe_events,
     regime_of,
     transition_rows,
     transition_table,
@@ -41,6 +48,10 @@ from ionto.device.firmware import (
     waveform_problem,
 )
 from ionto.device.load import Load, LoadReading
+from ionto.device.patients import VirtualPatient
+from ionto.device.physics import PatientLoad
+from ionto.device.session import SessionRequest, build_plan, run_session
+from ionto.device.simulator import SimulatedDevice
 from ionto.device.wire import (
     ClearFault,
     DeviceState,
@@ -55,6 +66,7 @@ from ionto.device.wire import (
     Stop,
     WaveformCode,
 )
+from ionto.therapy.vocabulary import Region, Waveform
 
 FWD = Polarity.FORWARD
 REV = Polarity.REVERSE
@@ -122,21 +134,16 @@ class Resistor:
     def advance(
         self, start_tick: int, ticks: int, demand_uA: int, compliance_mV: int
     ) -> LoadStretch:
-        """Closed form: the reading only changes at a boundary (a lift, a step, the leak)."""
-        end = start_tick + ticks
-        tick = start_tick
+        """Closed form: the reading only changes at a boundary (a lift, a step, the leak), where
+        the regime or the impedance may change: a stretch starting at one carries just that
+        tick, any other ends just before the next one."""
+        previous = self._regime
+        reading = self.drive(start_tick, demand_uA, compliance_mV)
         boundaries = self._boundaries()
-        while True:
-            reading = self.reading(tick, demand_uA, compliance_mV)
-            regime = regime_of(demand_uA, reading.current_uA)
-            if regime is not self._regime:
-                self._regime = regime
-                return LoadStretch(tick - start_tick + 1, reading)
-            following = [b for b in boundaries if b > tick]
-            nxt = min([*following, end])
-            if nxt >= end:
-                return LoadStretch(ticks, reading)
-            tick = nxt
+        if self._regime is not previous or start_tick in boundaries:
+            return LoadStretch(1, reading)
+        following = [b for b in boundaries if start_tick < b < start_tick + ticks]
+        return LoadStretch(min([*following, start_tick + ticks]) - start_tick, reading)
 
 
 @dataclass
@@ -151,6 +158,7 @@ class SkinRC:
     open_spans: tuple[tuple[int, int], ...] = ()
     _skin_uV: float = field(default=0.0, repr=False)
     _regime: Regime = field(default=Regime.REGULATED, repr=False)
+    _last: LoadReading = field(default=LoadReading(0, 0), repr=False)
 
     def is_open(self, tick: int) -> bool:
         return any(start <= tick < end for start, end in self.open_spans)
@@ -158,17 +166,26 @@ class SkinRC:
     def drive(self, tick: int, demand_uA: int, compliance_mV: int) -> LoadReading:
         reading = self._step(tick, demand_uA, compliance_mV)
         self._regime = regime_of(demand_uA, reading.current_uA)
+        self._last = reading
         return reading
 
     def advance(
         self, start_tick: int, ticks: int, demand_uA: int, compliance_mV: int
     ) -> LoadStretch:
-        """Tick by tick inside (exact, not fast): the contract, not the speed, is under test."""
+        """Tick by tick inside (exact, not fast): the contract, not the speed, is under test.
+        The skin capacitance charging makes the impedance rise tick after tick: the stretch
+        ends just before such a tick (or with it, when it is the first)."""
         previous = self._regime
         for n in range(ticks):
+            before, charge = self._last, self._skin_uV
             reading = self.drive(start_tick + n, demand_uA, compliance_mV)
             if self._regime is not previous:
                 return LoadStretch(n + 1, reading)
+            if _impedance_rises(before, reading):
+                if n == 0:
+                    return LoadStretch(1, reading)
+                self._last, self._skin_uV = before, charge  # not carried: undo
+                return LoadStretch(n, before)
         return LoadStretch(ticks, reading)
 
     def _step(self, tick: int, demand_uA: int, compliance_mV: int) -> LoadReading:
@@ -192,6 +209,17 @@ class SkinRC:
         voltage_uV = current * self.series_ohm + skin
         voltage = max(-compliance_mV, min(compliance_mV, round(voltage_uV / 1000)))
         return LoadReading(int(current), voltage)
+
+
+def _impedance_rises(before: LoadReading, after: LoadReading) -> bool:
+    """|V|/|I| higher after than before (a reading without current counts as infinite)."""
+    if after.current_uA == 0:
+        return before.current_uA != 0 or abs(after.voltage_mV) > abs(before.voltage_mV)
+    if before.current_uA == 0:
+        return False
+    return abs(after.voltage_mV) * abs(before.current_uA) > abs(before.voltage_mV) * abs(
+        after.current_uA
+    )
 
 
 @dataclass
@@ -319,21 +347,22 @@ def test_a_lifted_limb_is_cut_in_the_same_tick_and_latched_until_cleared() -> No
 
 
 def test_the_compliance_voltage_holds_the_set_point_to_what_flows() -> None:
-    # 5 kΩ at 40 V carries at most 8 mA of the 15 mA target. The hand is half lifted (8 kΩ:
-    # 5 mA), then dipped deeper than before, onto a skin defect (1 kΩ): the current must climb
-    # from what was flowing along the ramp, never jump back to 8 mA or to the target.
-    lifted, defect = 3_000, 4_000
-    load = Resistor(5_000, steps=((lifted, 8_000), (defect, 1_000)))
+    # 5 kΩ at 40 V carries at most 8 mA of the 15 mA target. The host lowers the compliance to
+    # 25 V (5 mA), then the hand dips onto a skin defect (1 kΩ): the current must climb from
+    # what was flowing along the ramp, never jump back to 8 mA or to the target.
+    lowered, defect = 3_000, 4_000
+    load = Resistor(5_000, steps=((defect, 1_000),))
     fw = started(FAST, target_uA=15_000, compliance_mV=40_000, slew_uA_per_s=5_000)
-    outs = run(fw, load, 7_000, heartbeat_every=50)
-    assert outs[lifted - 1].fault is FaultCode.COMPLIANCE
-    assert 7_900 <= outs[lifted - 1].current_uA <= 8_100
+    lower = dc_limits(compliance_mV=25_000, slew_uA_per_s=5_000)
+    outs = run(fw, load, 7_000, heartbeat_every=50, at={lowered: lambda f: f.apply(lower)})
+    assert outs[lowered - 1].fault is FaultCode.COMPLIANCE
+    assert 7_900 <= outs[lowered - 1].current_uA <= 8_100
     held = outs[defect - 1]
     assert held.fault is FaultCode.COMPLIANCE
     assert 4_900 <= held.current_uA <= 5_100
     assert held.demand_uA <= 5_100  # no set point left above what flows
     step = FAST.max_step_uA(5_000)
-    for before, now in itertools.pairwise(outs[lifted - 1 :]):
+    for before, now in itertools.pairwise(outs[lowered - 1 :]):
         assert now.current_uA - before.current_uA <= step
     assert outs[-1].demand_uA == 15_000
     assert outs[-1].state is State.ON
@@ -598,6 +627,125 @@ def test_advance_is_fast_at_the_target_and_stops_at_the_heartbeat_deadline() -> 
     assert stretch.charge_uA_ms == 15_000 * (stretch.ticks - 1) + stretch.last.current_uA
 
 
+# --- The anti-shock guard: examples --------------------------------------------------------------
+def _open_circuits(fw: Firmware) -> list[Event]:
+    return [e for e in fw.events() if e.trigger is Trigger.OPEN_CIRCUIT]
+
+
+def _allowed_rise_permille(build: FirmwareBuild, current_uA: int) -> int:
+    """The guard's allowed rise at a current, from the build's description (a test oracle)."""
+    lowest = build.impedance_guard_min_uA
+    rise = build.impedance_rise_permille
+    for band in range(build.impedance_guard_bands - 1, 0, -1):
+        if current_uA < lowest << band:
+            rise *= 2
+    return rise
+
+
+def test_the_guard_is_2_5_percent_from_2_mA_and_wider_below() -> None:
+    assert _allowed_rise_permille(DEFAULT_BUILD, 15_000) == 25
+    assert _allowed_rise_permille(DEFAULT_BUILD, 2_000) == 25
+    assert _allowed_rise_permille(DEFAULT_BUILD, 1_999) == 50
+    assert _allowed_rise_permille(DEFAULT_BUILD, 1_000) == 50
+    assert _allowed_rise_permille(DEFAULT_BUILD, 500) == 100
+    assert DEFAULT_BUILD.impedance_guard_min_uA == 500
+    with pytest.raises(ValueError, match="share of the reference"):
+        FirmwareBuild(impedance_rise_permille=250)  # 4 × 250‰ below 1 mA: nonsense
+
+
+def test_a_rising_impedance_is_cut_in_the_same_tick_and_latched() -> None:
+    # A hand starting to leave the water at 8 mA: 2% more impedance is within the guard's
+    # 2.5%, 6% is not. The cut comes in the tick that reads it, at 43 V of a 60 V compliance:
+    # the compliance voltage alone would have let the current source push on.
+    within, beyond = 2_000, 3_000
+    load = Resistor(5_000, steps=((within, 5_100), (beyond, 5_400)))
+    fw = started(FAST, target_uA=8_000, slew_uA_per_s=20_000)
+    outs = run(fw, load, 3_100, heartbeat_every=50)
+    assert all(o.state is State.ON for o in outs[within:beyond])
+    cut = outs[beyond]
+    assert cut.current_uA == 8_000  # what flowed in the tick that read the rise
+    assert cut.voltage_mV == 43_200
+    assert cut.state is State.LATCHED_FAULT
+    assert cut.fault is FaultCode.OPEN_CIRCUIT
+    assert all(o.demand_uA == 0 and o.current_uA == 0 for o in outs[beyond + 1 :])
+    (event,) = _open_circuits(fw)
+    assert (event.tick, event.before, event.value) == (beyond, State.ON, 5_400)  # Ω
+    # The host's usual answer: clear, start again from zero once contact is back.
+    assert fw.clear_fault().accepted
+    assert fw.start(FWD).accepted
+    back = run(fw, load, 600, heartbeat_every=50)
+    assert back[-1].state is State.ON
+    assert not _open_circuits(fw)[1:]
+
+
+def test_a_half_lifted_hand_is_cut_before_the_compliance_voltage_holds_it() -> None:
+    # The old firmware held the current at the compliance voltage here (5 → 8 kΩ at 40 V:
+    # 8 → 5 mA) and pushed 5 mA through what was left of the hand.
+    lifted = 3_000
+    load = Resistor(5_000, steps=((lifted, 8_000),))
+    fw = started(FAST, target_uA=8_000, compliance_mV=40_000, slew_uA_per_s=20_000)
+    outs = run(fw, load, 3_050, heartbeat_every=50)
+    assert outs[lifted - 1].state is State.ON
+    assert outs[lifted].state is State.LATCHED_FAULT
+    assert outs[lifted].fault is FaultCode.OPEN_CIRCUIT
+    assert outs[lifted + 1].current_uA == 0
+
+
+def test_the_guard_follows_a_falling_impedance_and_forgives_a_slow_creep() -> None:
+    # A skin defect opens (5 → 2.5 kΩ): the reference follows at once. Then the impedance
+    # creeps up by 0.5%/s for 8 s (4% in all, more than the 2.5% allowed at once): slower
+    # than the reference may creep, so never a cut. A creep ten times faster is cut.
+    fw = started(FAST, target_uA=8_000, slew_uA_per_s=20_000)
+    broken, creep_from = 1_000, 2_000
+    slow = tuple((creep_from + 100 * n, 2_500 + 2_500 * n // 2_000) for n in range(1, 81))
+    load = Resistor(5_000, steps=((broken, 2_500), *slow))
+    outs = run(fw, load, creep_from, heartbeat_every=50)
+    assert outs[-1].state is State.ON
+    assert fw.status().impedance_reference_mohm == 2_500_000
+    outs = run(fw, load, 8_500, heartbeat_every=50)
+    assert all(o.state is State.ON for o in outs)
+    assert not _open_circuits(fw)
+
+    fw = started(FAST, target_uA=8_000, slew_uA_per_s=20_000)
+    fast = tuple((creep_from + 100 * n, 2_500 + 2_500 * n // 200) for n in range(1, 81))
+    outs = run(fw, Resistor(2_500, steps=fast), 10_500, heartbeat_every=50)
+    (event,) = _open_circuits(fw)
+    assert creep_from < event.tick < creep_from + 1_000  # 2.5% + the creep: within a second
+
+
+def test_below_2_mA_the_guard_allows_more_and_below_half_a_mA_it_sleeps() -> None:
+    def rise_cut(target_uA: int, rise_percent: int) -> bool:
+        fw = started(FAST, target_uA=target_uA, slew_uA_per_s=20_000)
+        load = Resistor(10_000, steps=((1_000, 10_000 + 100 * rise_percent),))
+        run(fw, load, 1_100, heartbeat_every=50)
+        return bool(_open_circuits(fw))
+
+    assert rise_cut(3_000, 3)
+    assert not rise_cut(1_500, 3)
+    assert rise_cut(1_500, 6)
+    assert not rise_cut(800, 6)
+    assert rise_cut(800, 11)
+    assert not rise_cut(400, 50)  # a lift at 0.4 mA is the compliance rule's (and no shock)
+
+
+def test_the_guard_leaves_a_lowered_limit_a_reversal_and_the_watchdog_ramp_alone() -> None:
+    # Honest skin (τ = 8 ms) on the default build at the fastest slew: each fall of the
+    # current leaves the skin's charge behind for a few ms, which reads as a higher impedance.
+    load = SkinRC(series_ohm=500, skin_ohm=4_000, skin_uF=2.0)
+    fw = started(target_uA=6_000, slew_uA_per_s=1_000, timeout_ms=1_000)
+    lowered = dc_limits(limit_uA=2_000, slew_uA_per_s=1_000, timeout_ms=1_000)
+    outs = run(fw, load, 7_000, heartbeat_every=250, at={6_600: lambda f: f.apply(lowered)})
+    assert outs[6_599].demand_uA == 6_000
+    assert outs[6_600].demand_uA == 2_000  # at once: the limit holds
+    outs = run(fw, load, 5_000, heartbeat_every=250, at={7_000: lambda f: f.reverse()})
+    assert outs[-1].state is State.ON
+    assert outs[-1].demand_uA == -2_000
+    outs = run(fw, load, 2_000, heartbeat_every=None)  # the host falls silent
+    assert outs[-1].state is State.LATCHED_FAULT
+    assert outs[-1].fault is FaultCode.WATCHDOG
+    assert not _open_circuits(fw)
+
+
 # --- Properties --------------------------------------------------------------------------------
 HORIZON = 2_500
 
@@ -838,14 +986,16 @@ def _allowed_step(build: FirmwareBuild, slew_uA_per_s: int) -> int:
     return build.max_step_uA(max(slew_uA_per_s, build.safe_ramp_down_uA_per_s))
 
 
-#: Held at the compliance voltage, the hand half lifted, then dipped deeper: the case where a
-#: set point left above the current would give the re-entry shock. Always among the examples.
+#: Held at the compliance voltage, held lower still, then the hand dipped deeper: the case
+#: where a set point left above the current would give the re-entry shock. Always among the
+#: examples.
 REENTRY = Scenario(
-    load=Resistor(5_000, steps=((1_500, 8_000), (2_000, 1_000))),
+    load=Resistor(5_000, steps=((2_000, 1_000),)),
     script=(
         (0, SetLimits(20_000, 40_000, 20_000, 300, WaveformCode.DC)),
         (0, SetTarget(15_000)),
         (0, Start(FWD)),
+        (1_500, SetLimits(20_000, 25_000, 20_000, 300, WaveformCode.DC)),
     ),
     heartbeat_every=20,
     heartbeats_until=HORIZON + 1,
@@ -1116,3 +1266,179 @@ def test_advance_trips_a_failed_stage_while_waiting_for_contact() -> None:
     assert regime_of(100, 2_600) is Regime.OTHER
     assert regime_of(-100, -40) is Regime.SHORT
     assert regime_of(0, 5) is Regime.OTHER
+
+
+# --- The anti-shock guard on the physics' virtual patients -------------------------------------
+#: What a patient can be treated in (issue 3: waveforms, water from soft to hard, every region).
+patient_regions = st.sampled_from(list(Region))
+waters = st.sampled_from([100.0, 400.0, 800.0])
+_WIRE_WAVEFORM = {
+    Waveform.DC: (WaveformCode.DC, 0, 0, 0),
+    Waveform.PULSED_DC: (WaveformCode.PULSED_DC, 5_000, 500, 0),
+    Waveform.AC_DC_OFFSET: (WaveformCode.AC_DC_OFFSET, 5_000, 0, 1_000),
+}
+GUARD_PROPERTY = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@GUARD_PROPERTY
+@given(
+    seed=st.integers(0, 10**6),
+    region=patient_regions,
+    water=waters,
+    waveform=st.sampled_from(list(_WIRE_WAVEFORM)),
+    slew_uA_per_s=st.integers(500, DEFAULT_BUILD.slew_max_uA_per_s),
+    target_uA=st.integers(1_500, 4_000),
+    skin_break=st.booleans(),
+)
+def test_the_guard_never_cuts_a_patient_who_stays_in_the_water(
+    seed: int,
+    region: Region,
+    water: float,
+    waveform: Waveform,
+    slew_uA_per_s: int,
+    target_uA: int,
+    skin_break: bool,
+) -> None:
+    """Ramps at up to the build's fastest slew against the skin's capacitance, the compliance
+    voltage holding the current back (soft water, thick soles), pulsed and AC waveforms, a
+    skin defect opening, a reversal through zero and the ramp down: all at the low currents
+    where their artefacts are largest, tick by tick — and not one cut."""
+    ramp_ms = target_uA * 1_000 // slew_uA_per_s
+    reverse_at = 500 + ramp_ms + 1_000
+    stop_at = reverse_at + 2 * ramp_ms + 1_500
+    patient = VirtualPatient.from_seed(seed, region, 34.0, water)
+    if skin_break:
+        patient = patient.skin_break((reverse_at - 500) / 1_000)
+    load = PatientLoad(patient, waveform)
+    fw = Firmware()
+    code, frequency, duty, ac = _WIRE_WAVEFORM[waveform]
+    limits = SetLimits(target_uA, 60_000, slew_uA_per_s, 1_000, code, frequency, duty, ac)
+    assert fw.apply(limits).accepted
+    fw.set_target(target_uA)
+    fw.start(FWD)
+    at = {reverse_at: lambda f: f.reverse(), stop_at: lambda f: f.stop()}
+    outs = run(fw, load, stop_at + ramp_ms + 500, heartbeat_every=250, at=at)
+    assert not _open_circuits(fw), describe_events(fw.events())
+    assert max(abs(o.current_uA) for o in outs) >= min(target_uA, 1_000)  # it did treat
+    assert outs[-1].state in (State.IDLE, State.RAMP_DOWN)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    region=patient_regions,
+    age=st.sampled_from([9.0, 34.0, 70.0]),
+    waveform=st.sampled_from([None, Waveform.DC, Waveform.PULSED_DC]),
+    water=waters,
+)
+def test_whole_sessions_without_a_lift_never_lose_contact(
+    seed: int, region: Region, age: float, waveform: Waveform | None, water: float
+) -> None:
+    """``run_session`` as the CLI runs it — the controller, the fast path, ramps, the reversal
+    halfway, pain steps — on random patients who keep their limbs in the water."""
+    request = SessionRequest(
+        region=region, age_years=age, seed=seed, minutes=1.0, waveform=waveform, water_uS_cm=water
+    )
+    outcome = run_session(request)
+    assert "contact_lost" not in [e.code for e in outcome.record.events]
+    assert outcome.state in ("completed", "stopped")  # stopped: the patient's pain, not a cut
+
+
+@dataclass
+class LiftWatch:
+    """Every tick of a patient load that the simulator drives one by one (a lift's every tick
+    is a scripted change): the current, the voltage and what the patient feels."""
+
+    load: PatientLoad
+    ticks: dict[int, tuple[int, int, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        drive = self.load.drive
+        advance = self.load.advance
+
+        def watched(tick: int, demand_uA: int, compliance_mV: int) -> LoadReading:
+            reading = drive(tick, demand_uA, compliance_mV)
+            self._note(tick, reading)
+            return reading
+
+        def watched_stretch(start_tick: int, ticks: int, *args: int, **kw: bool) -> Any:
+            stretch = advance(start_tick, ticks, *args, **kw)
+            self._note(start_tick + stretch.ticks - 1, stretch.reading)
+            return stretch
+
+        self.load.drive = watched  # type: ignore[method-assign]
+        self.load.advance = watched_stretch  # type: ignore[method-assign]
+
+    def _note(self, tick: int, reading: LoadReading) -> None:
+        self.ticks[tick] = (reading.current_uA, reading.voltage_mV, self.load.sensation)
+
+
+#: The most a lift cut by the guard adds to what the patient feels (sensation 0–10): up to
+#: ~0.8 measured, for the fastest lifts (0.1 s), whose rate of change is felt most.
+LIFT_FELT_AT_MOST = 1.0
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10**6),
+    lift_s=st.floats(2.0, 58.0),
+    transition_s=st.floats(0.1, 0.3),
+    waveform=st.sampled_from([Waveform.DC, Waveform.PULSED_DC]),
+)
+def test_every_lift_is_cut_early_and_never_hurts(
+    seed: int, lift_s: float, transition_s: float, waveform: Waveform
+) -> None:
+    """A hand lifted out of the water at a random moment of a session (ramping up, at the
+    target, ramping through the reversal), leaving it in 0.1–0.3 s.
+
+    The issue asks for below 0.5 mA within 10 ms of a lift. From the moment the circuit
+    opens, Ionto is 80–250 ms *early*. From the very first tick the hand moves, no guard on
+    the impedance can be: in the first 10 ms of a 0.3 s lift the impedance rises by 0.15%,
+    and the skin's capacitance hides even that from the voltage for a few ms more. So the
+    properties are: the current is below 0.5 mA in the tick after the impedance read at the
+    terminals rises above a session's own artefacts (the guard's allowed rise); that is long
+    before the hand is out; and the patient feels at most a little more than before the lift
+    (``LIFT_FELT_AT_MOST``), never pain unless they were already within that little of their
+    pain threshold.
+    """
+    _, plan, _ = build_plan(SessionRequest(seed=seed, minutes=1.0, waveform=waveform))
+    patient = VirtualPatient.from_seed(seed, Region.PALMS, 34.0).lift(
+        lift_s, 1.0, transition_s=transition_s
+    )
+    duty = 0.5 if waveform is Waveform.PULSED_DC else None
+    device = SimulatedDevice(patient, waveform, duty_cycle=duty)
+    watch = LiftWatch(device.load)
+    record = SessionController(device, plan).run(InputSource([]), pain_source=device)
+
+    (lift,) = patient.movements
+    start, out = lift.start_tick, lift.start_tick + lift.transition_ticks
+    before = watch.ticks.get(start - 1)
+    assume(before is not None and abs(before[0]) >= 500)  # current flowing as it starts
+    assert before is not None
+    current_before, volts_before, felt_before = before
+    allowed = _allowed_rise_permille(DEFAULT_BUILD, abs(current_before))
+    risen = abs(volts_before) * (1_000 + allowed)  # µV·‰ per µA: the impedance, scaled
+    cut = next(t for t in range(start, out) if abs(watch.ticks[t][0]) < 500)
+    read = next(
+        (
+            t
+            for t in range(start, cut)
+            if abs(watch.ticks[t][1]) * 1_000 * abs(current_before) > risen * abs(watch.ticks[t][0])
+        ),
+        cut,
+    )
+    # Within a few ms of the reading rising above the allowed rise (the guard's reference is
+    # its own lowest reading, and a ramp's steps move the reading by a few tenths of a %).
+    assert cut - read <= 5
+    assert out - cut >= 50  # ms before the hand is out of the water
+    if abs(current_before) >= 2_000:
+        assert cut - start <= 60
+    # What a cut at the guard's rise costs the patient (physics.SensationModel: ~0.6 at a 2%
+    # rise, ~1.1 at 5%): a little, so no pain unless they were that close to it already.
+    felt = max(watch.ticks[t][2] for t in range(start, cut + 1))
+    assert felt - felt_before <= LIFT_FELT_AT_MOST
+    if felt_before < patient.pain_threshold - LIFT_FELT_AT_MOST:
+        assert felt < patient.pain_threshold
+    assert "contact_lost" in [e.code for e in record.events]

@@ -181,6 +181,8 @@ class SessionPlan:
     ramp_down_s: float
     duty_permille: int = 0
     pulse_frequency_hz: int = 0
+    #: AC on a DC offset: the AC amplitude in ‰ of the offset (never past it: no sign change).
+    ac_amplitude_permille: int = 0
     first_polarity: Polarity = Polarity.FORWARD
     #: On a pain report the target drops by this share (derived: one clear step a patient
     #: notices, as a nurse turns the dial down by 2–3 mA from 15).
@@ -242,6 +244,7 @@ class SessionPlan:
         target = protocol.target_current_mA if target_mA is None else target_mA
         wave = protocol.waveform if waveform is None else waveform
         pulsed = wave is Waveform.PULSED_DC
+        ac = wave is Waveform.AC_DC_OFFSET
         return cls(
             target_uA=min(round(target * 1000), limit_uA),
             limit_uA=limit_uA,
@@ -252,7 +255,10 @@ class SessionPlan:
             ramp_up_s=protocol.ramp_up_s,
             ramp_down_s=protocol.ramp_down_s,
             duty_permille=round((protocol.duty_cycle or 0.5) * 1000) if pulsed else 0,
-            pulse_frequency_hz=round(protocol.pulse_frequency_hz or 5000) if pulsed else 0,
+            # Pulsed DC 5–10 kHz (Reinauer 1995); AC on an offset: the same frequency and an
+            # amplitude equal to the offset (derived, as physics.py's AC ratio of 1.0).
+            pulse_frequency_hz=round(protocol.pulse_frequency_hz or 5000) if pulsed or ac else 0,
+            ac_amplitude_permille=1000 if ac else 0,
             limits=protocol.limits,
         )
 
@@ -392,6 +398,7 @@ class SessionController:
             waveform=waveform_code(plan.waveform),
             pulse_frequency_hz=plan.pulse_frequency_hz,
             duty_permille=plan.duty_permille,
+            ac_amplitude_permille=plan.ac_amplitude_permille,
         )
         if not self._send(limits) or not self._send(Start(polarity=self.polarity)):
             self.record.phase = Phase.ABORTED
@@ -659,14 +666,15 @@ class SessionController:
     def _drain_to_zero(self) -> None:
         """After a stop, let the device finish its ramp down so that the record is complete."""
         deadline = self.link.tick + round(self.plan.ramp_down_s * 1000) + 5_000
+        beat_ms = round(self.plan.heartbeat_s * 1000)
         while self.link.tick < deadline:
-            progress = self.link.run_until(deadline)
+            # Keep the heartbeat going: a stop is the host's ramp, not the watchdog's.
+            self._send(Heartbeat())
+            progress = self.link.run_until(min(deadline, self.link.tick + beat_ms))
             self._account(progress)
             settled = progress.last.state in (DeviceState.IDLE, DeviceState.LATCHED_FAULT)
             if settled and progress.last.current_uA == 0:
                 break
-            if self.link.tick % 1000 < 5:
-                self._send(Heartbeat())
 
     def _watch_host_loss(self) -> None:
         """Simulation of a dead host: nobody sends anything; device time runs on until the

@@ -22,6 +22,12 @@ above them is clamped *and* reported as ``ceiling_request``, never obeyed):
 * output only once the circuit is closed — a 100 µA sense current flows at no more than 5 V,
   i.e. the impedance is at most 50 kΩ, for 500 ms — and then always **from zero** along the
   ramp (Hidrex immersion monitoring);
+* **anti-shock guard**: a limb *leaving* the water — the load's impedance ``|V| / |I|`` more
+  than 2.5% above its recent lowest value during output (more below 2 mA; Fischer's
+  "Anti-Shock Guard cuts current on circuit irregularities") → cut in the same tick and
+  **latch** ``open_circuit``, long before the limb is out and the density on what is still
+  wetted becomes a shock (Hidrex DP450 manual: lower to zero before removing a limb). See
+  :meth:`Firmware._guard_impedance`;
 * open-circuit cut: at the compliance voltage, a current under half the demand or an
   impedance above the contact threshold (a limb left the water) → cut in the same tick and
   **latch** ``open_circuit`` until ``ClearFault`` at zero
@@ -51,7 +57,10 @@ logged as an :class:`Event` the host can read.
 but counters — at the target, between two steps of a ramp, while waiting for contact, at rest —
 and hands the load one constant demand for the whole stretch (:class:`SteadyLoad`). It stops at
 every tick where something may happen (a ramp step, the heartbeat deadline, a reading in
-another regime), so the result is the same, tick for tick, as calling :meth:`Firmware.tick`.
+another regime, the guard arming), so the result is the same, tick for tick, as calling
+:meth:`Firmware.tick`. Within a stretch the load's impedance never rises (:class:`SteadyLoad`),
+so the anti-shock guard cannot fire there and its reference is brought up to date in closed
+form.
 """
 
 from __future__ import annotations
@@ -149,6 +158,33 @@ class FirmwareBuild:
     zero_current_uA: int = 10
     #: Events kept in the log ring (the oldest are dropped).
     event_log_size: int = 256
+    #: Anti-shock guard (:meth:`Firmware._guard_impedance`): cut when the load's impedance
+    #: rises more than this above its reference (‰), in the guard's top current band.
+    #: Derived from the physics' sensation model (:class:`ionto.device.physics.SensationModel`:
+    #: a cut at a 2% rise adds ≤ ~0.6 to what the patient feels, at 5% ~1.1; never cutting
+    #: gives a painful shock) and from what a normal session does to the impedance, measured at
+    #: 1 mA where it is largest, over random patients, soft water and soles included: ≤ 0.2% at
+    #: the target, ≤ ~1.3% on the protocol's ramps and ≤ ~2.2% at the build's fastest slew
+    #: (ramp steps against the skin's capacitance). 2.5% is the lowest round threshold above
+    #: all of them; configurable.
+    impedance_rise_permille: int = 25
+    #: The guard judges readings from this current up (µA), in bands that double from it; the
+    #: allowed rise doubles for each band below the top one (with 3 bands from 0.5 mA: 10%
+    #: from 0.5 mA, 5% from 1 mA, 2.5% from 2 mA), and the reference starts afresh whenever the
+    #: current changes band. Derived: the artefacts of a ramp step and of the skin's lag behind
+    #: a ramp scale as 1/current, while the shock of a lift scales with the current: 0.5 mA is
+    #: the benchmark's "current flowing" (a lift at 0.9 mA under a current source is still a
+    #: shock), 5× the contact sense current.
+    impedance_guard_min_uA: int = 500
+    #: How many current bands the guard has (see above): the top one starts at
+    #: ``impedance_guard_min_uA << (bands − 1)`` (2 mA).
+    impedance_guard_bands: int = 3
+    #: The reference may creep up by this share per tick (ppm of the reference when the guard
+    #: armed), so that slow rises never accumulate into a trip: the skin's lag shrinking as a
+    #: ramp climbs, and what the physics does not model (water cooling, electrodes polarising).
+    #: Derived: 10 ppm/ms = 1%/s, a hundredth of how fast the impedance rises when the guard
+    #: cuts a lift (≥ 100%/s for a limb leaving the water in 0.3 s, patients.from_seed).
+    impedance_leak_ppm_per_ms: int = 10
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -166,6 +202,8 @@ class FirmwareBuild:
             raise ValueError("the default heartbeat timeout exceeds the longest allowed")
         if self.compliance_band_permille >= PERMILLE:
             raise ValueError("the compliance band is a share of the compliance voltage (< 1000‰)")
+        if self.impedance_rise_permille << (self.impedance_guard_bands - 1) >= PERMILLE:
+            raise ValueError("the impedance guard's rise is a share of the reference (< 1000‰)")
 
     @property
     def sense_compliance_mV(self) -> int:
@@ -470,6 +508,8 @@ class FirmwareStatus:
     heartbeat_timeout_ms: int
     heartbeat_deadline: int
     waveform: WaveformShape | None
+    #: The anti-shock guard's reference impedance (mΩ), or 0 while it is not armed.
+    impedance_reference_mohm: int = 0
 
 
 # --- The load's fast path --------------------------------------------------------------------
@@ -507,6 +547,12 @@ class SteadyLoad(Load, Protocol):
         same demand, but stop early after the first tick whose :func:`regime_of` differs from
         that of the tick driven just before ``start_tick`` (a load never driven counts as
         regulated). Return the ticks carried and the last tick's reading.
+
+        Nor may a stretch carry a tick whose impedance ``|V| / |I|`` is above that of the tick
+        before it (the tick before the stretch included): the stretch ends just before such a
+        tick, or with it when it is the first. The anti-shock guard acts on a rising impedance,
+        so it must see every rise; within a stretch the impedance then only falls (the skin
+        hydrating), and the guard's reference follows in closed form.
 
         Stopping earlier is always allowed (at a scripted change, say): the firmware treats
         the last tick as any other. Going on past a change of regime is not: the firmware
@@ -551,6 +597,12 @@ class Firmware:
         self._regime = Regime.REGULATED  # of the last tick
         self._current = 0
         self._voltage = 0
+        # The anti-shock guard: armed while output flows at or above its lowest current; the
+        # reference impedance (mΩ) and its creep per tick (mΩ), fixed when it armed.
+        self._guard_armed = False
+        self._guard_band = 0
+        self._guard_ref_mohm = 0
+        self._guard_leak_mohm = 0
         self._events: deque[Event] = deque(maxlen=build.event_log_size)
 
     # --- reading the firmware ------------------------------------------------------------
@@ -584,6 +636,7 @@ class Firmware:
             heartbeat_timeout_ms=self._heartbeat_timeout,
             heartbeat_deadline=self._deadline,
             waveform=self._waveform,
+            impedance_reference_mohm=self._guard_ref_mohm if self._guard_armed else 0,
         )
 
     def events(self) -> tuple[Event, ...]:
@@ -702,6 +755,11 @@ class Firmware:
                 if code is ResultCode.OK:
                     code = ResultCode.NOT_RAISED_IN_SESSION
 
+        if limit < self._level or compliance < self._compliance:
+            # Either can make the current fall at once, while the skin's capacitance holds its
+            # voltage: the next readings show a higher impedance for a few ms, which is not a
+            # limb leaving. The anti-shock guard starts afresh from the next reading.
+            self._guard_armed = False
         self._waveform = shape
         self._peak_num, self._peak_den = shape.peak_num, shape.peak_den
         self._limit = limit
@@ -902,6 +960,7 @@ class Firmware:
         self._regime = regime_of(demand, current)
         if self._regime is not Regime.REGULATED:
             self._check_reading(demand, compliance, current, voltage)
+        self._guard_impedance(current, voltage)
         trigger = self._arrival(current)
         if trigger is not None:
             self._fire(trigger)
@@ -961,6 +1020,58 @@ class Firmware:
                     Trigger.COMPLIANCE, self._state, ResultCode.OK, FaultCode.COMPLIANCE, along
                 )
 
+    def _guard_impedance(self, current: int, voltage: int) -> None:
+        """The anti-shock guard: cut and latch ``open_circuit`` when the impedance rises.
+
+        A limb leaving the water shrinks the wetted area smoothly over 0.1–0.3 s; a current
+        source keeps pushing its current through what is left, and the density rises
+        several-fold long before the circuit opens (Hidrex DP450: a shock; Fischer's
+        Anti-Shock Guard cuts on circuit irregularities). The impedance starts rising at once,
+        so the firmware compares each reading's ``|V| / |I|`` with a reference — the lowest
+        impedance since the guard armed, allowed to creep up slowly — and cuts in the same
+        tick when it is above it by more than the rise allowed in the current's band
+        (:attr:`FirmwareBuild.impedance_rise_permille`). The event is logged with the
+        impedance (Ω) that tripped it. Nothing else in a session makes the impedance rise
+        fast: the skin hydrating only lowers it, a skin defect lowers it, a pulsed waveform
+        scales V and I alike, and the skin capacitance's lag behind a ramp is within the
+        allowed rise.
+
+        The guard arms on the first reading in an output state at or above
+        ``impedance_guard_min_uA``, starts afresh when the current changes band, and disarms
+        below it (so a reversal, which passes through zero, starts it afresh), on a cut, on a
+        lowered limit or compliance voltage (:meth:`set_limits`), and during the watchdog's
+        own ramp to zero (its steps are ten times the slew's, and it is already taking the
+        output away).
+        """
+        build = self.build
+        band = self._guard_band_of(abs(current))
+        if self._state not in OUTPUT_STATES or self._fault is FaultCode.WATCHDOG or band == 0:
+            self._guard_armed = False
+            return
+        # mV / µA = kΩ; the product needs 64 bits on a microcontroller (90 V: 9·10¹⁰).
+        impedance_mohm = abs(voltage) * 1_000_000 // abs(current)
+        if not self._guard_armed or band != self._guard_band:
+            self._guard_armed = True
+            self._guard_band = band
+            self._guard_ref_mohm = impedance_mohm
+            self._guard_leak_mohm = impedance_mohm * build.impedance_leak_ppm_per_ms // 1_000_000
+            return
+        reference = self._guard_ref_mohm + self._guard_leak_mohm
+        allowed = build.impedance_rise_permille << (build.impedance_guard_bands - band)
+        if impedance_mohm * PERMILLE > reference * (PERMILLE + allowed):
+            self._guard_armed = False
+            self._fire(Trigger.OPEN_CIRCUIT, impedance_mohm // 1000)
+            return
+        self._guard_ref_mohm = min(reference, impedance_mohm)
+
+    def _guard_band_of(self, magnitude_uA: int) -> int:
+        """The guard's band of a current: 0 below its lowest current, then 1, 2, … as the
+        current doubles, up to ``impedance_guard_bands``."""
+        lowest = self.build.impedance_guard_min_uA
+        if magnitude_uA < lowest:
+            return 0
+        return min((magnitude_uA // lowest).bit_length(), self.build.impedance_guard_bands)
+
     def _is_open_circuit(self, wanted: int, along: int, voltage: int, compliance: int) -> bool:
         """At compliance with the current far below the demand (under half), or an impedance
         above the contact threshold: the limb has left the water."""
@@ -1014,6 +1125,8 @@ class Firmware:
         if state in OUTPUT_STATES:
             if regime is not Regime.REGULATED:
                 return 1  # the firmware reacts to every such reading
+            if self._guard_changes_now():
+                return 1  # the guard's reference starts from this tick's reading
             if self._level != self._goal():
                 return min(span, self._countdown)
             return span if state is _S.ON else 1
@@ -1023,13 +1136,31 @@ class Firmware:
             return span if regime is Regime.SHORT else 1  # no contact, nothing to trip
         return span if regime is Regime.REGULATED else 1
 
+    def _guard_changes_now(self) -> bool:
+        """Whether the guard arms, rearms or disarms on the reading of the tick just begun (a
+        regulated one, in an output state: the current is the set point)."""
+        band = self._guard_band_of(self._level)
+        if not self._guard_armed:
+            return band != 0 and self._fault is not FaultCode.WATCHDOG
+        return band != self._guard_band
+
     def _skip(self, ticks: int) -> None:
         """Account for ``ticks`` quiet ticks: the ends of the first ones and the begins of the
-        next ones, with readings in the last tick's regime."""
+        next ones, with readings in the last tick's regime.
+
+        The guard's reference in closed form: a load's impedance never rises within a stretch
+        (:class:`SteadyLoad`), so no skipped tick can trip it, and the lowest impedance of the
+        stretch is that of its last tick, which :meth:`_end` takes; the skipped ticks only
+        add their creep.
+        """
         if ticks <= 0:
             return
         self._tick += ticks
         state = self._state
+        if self._guard_armed:
+            # The stretch began with a tick in the guard's band (else the guard would have
+            # changed on that tick, run alone), and the demand does not change within it.
+            self._guard_ref_mohm += ticks * self._guard_leak_mohm
         if state in OUTPUT_STATES and self._level != self._goal():
             self._countdown -= ticks
         elif state is _S.WAIT_CONTACT and self._regime is Regime.REGULATED:
@@ -1039,8 +1170,9 @@ class Firmware:
     def _allowed(self, trigger: Trigger) -> bool:
         return (self._state, trigger) in TRANSITIONS
 
-    def _fire(self, trigger: Trigger) -> None:
-        """Move along the table. Internal triggers are always in it for the states they occur in."""
+    def _fire(self, trigger: Trigger, value: int | None = None) -> None:
+        """Move along the table. Internal triggers are always in it for the states they occur in.
+        The event logs ``value`` if given, else the set point afterwards."""
         before = self._state
         fault_before = self._fault
         after = TRANSITIONS.get((before, trigger))
@@ -1061,7 +1193,8 @@ class Firmware:
         # A finding that changes nothing (a trip while already latched) is not logged again:
         # a stuck fault would otherwise flood the log every tick.
         if after is not before or self._fault is not fault_before or trigger in HOST_TRIGGERS:
-            self._log(trigger, before, ResultCode.OK, self._fault, self._level)
+            logged = self._level if value is None else value
+            self._log(trigger, before, ResultCode.OK, self._fault, logged)
 
     def _enter(self, state: DeviceState) -> None:
         self._state = state
