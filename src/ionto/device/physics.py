@@ -315,6 +315,12 @@ class PatientLoad:
         self.peak_sensation = 0.0
         self.peak_density_mA_cm2 = 0.0
 
+    def open_at(self, tick: int) -> bool:
+        """Whether a side is out of the water at ``tick`` (by the patient's script)."""
+        if not (self._seg_lo <= tick < self._seg_hi):
+            self._load_segment(tick)
+        return self._open
+
     @property
     def painful(self) -> bool:
         return self.sensation >= self.patient.pain_threshold

@@ -46,8 +46,14 @@ class _StretchingLoad:
         span = ticks if nxt is None else max(1, min(ticks, nxt - start_tick))
         if span == 1:
             return _Carried(1, self.load.drive(start_tick, demand_uA, compliance_mV))
+        # With a limb out of the water nothing can flow until the script brings it back (the
+        # span already ends there): one stretch, not a tick at a time while the firmware waits.
         stretch = self.load.advance(
-            start_tick, span, demand_uA, compliance_mV, stop_at_compliance=True
+            start_tick,
+            span,
+            demand_uA,
+            compliance_mV,
+            stop_at_compliance=not self.load.open_at(start_tick),
         )
         return _Carried(stretch.ticks, stretch.reading)
 
