@@ -19,6 +19,7 @@ from ionto.device.controller import (
     Phase,
     ScheduledInput,
     SessionController,
+    SessionEvent,
     SessionInput,
     SessionPlan,
     transition_table_markdown,
@@ -35,8 +36,8 @@ from ionto.therapy.vocabulary import Region, Reversal, Solution, Waveform
 ZERO_UA = DEFAULT_BUILD.zero_current_uA
 
 
-def codes(outcome_events: list[object]) -> list[str]:
-    return [e.code for e in outcome_events]  # type: ignore[attr-defined]
+def codes(events: list[SessionEvent]) -> list[str]:
+    return [e.code for e in events]
 
 
 # --- Examples ---------------------------------------------------------------------------------

@@ -117,9 +117,6 @@ def build_plan(request: SessionRequest) -> tuple[Protocol, SessionPlan, tuple[Li
         reversal=request.reversal,
         compliance_V=compliance,
     )
-    if request.current_mA is not None and target > protocol.max_current_mA:
-        # limit_current and the protocol agree on every cap; this never lowers further.
-        target = protocol.max_current_mA
     return protocol, plan, limits
 
 

@@ -14,9 +14,13 @@ report pain, after a reaction time, as a real patient would say "ouch" to the nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ionto.device.firmware import DEFAULT_BUILD, Firmware, FirmwareBuild, TickOutput
+from ionto.device.firmware import (
+    DEFAULT_BUILD,
+    Firmware,
+    FirmwareBuild,
+    LoadStretch,
+    TickOutput,
+)
 from ionto.device.link import DeviceSample, Progress, Reply
 from ionto.device.load import LoadReading
 from ionto.device.patients import VirtualPatient
@@ -41,11 +45,13 @@ class _StretchingLoad:
     def drive(self, tick: int, demand_uA: int, compliance_mV: int) -> LoadReading:
         return self.load.drive(tick, demand_uA, compliance_mV)
 
-    def advance(self, start_tick: int, ticks: int, demand_uA: int, compliance_mV: int) -> _Carried:
+    def advance(
+        self, start_tick: int, ticks: int, demand_uA: int, compliance_mV: int
+    ) -> LoadStretch:
         nxt = self.load.patient.next_change_tick(start_tick)
         span = ticks if nxt is None else max(1, min(ticks, nxt - start_tick))
         if span == 1:
-            return _Carried(1, self.load.drive(start_tick, demand_uA, compliance_mV))
+            return LoadStretch(1, self.load.drive(start_tick, demand_uA, compliance_mV))
         # With a limb out of the water nothing can flow until the script brings it back (the
         # span already ends there): one stretch, not a tick at a time while the firmware waits.
         stretch = self.load.advance(
@@ -55,13 +61,7 @@ class _StretchingLoad:
             compliance_mV,
             stop_at_compliance=not self.load.open_at(start_tick),
         )
-        return _Carried(stretch.ticks, stretch.reading)
-
-
-@dataclass(frozen=True, slots=True)
-class _Carried:
-    ticks: int
-    reading: LoadReading
+        return LoadStretch(stretch.ticks, stretch.reading)
 
 
 def _sample(out: TickOutput) -> DeviceSample:
