@@ -97,6 +97,7 @@ def test_same_seed_same_session(capsys: pytest.CaptureFixture[str]) -> None:
         (["--minutes", "0"], "--minutes", "between"),
         (["--minutes", "nan"], "--minutes", "between"),
         (["--age", "200"], "--age", "between"),
+        (["--age", "4"], "--age", "Too young"),
         (["--solution", "saline"], "--solution", "unknown value"),
         (["--water-us-cm", "0"], "--water-us-cm", "between"),
         (["--seed", "1.5"], "--seed", "whole number"),

@@ -16,6 +16,8 @@ from ionto.device.session import (
     SessionRequest,
     run_session,
 )
+from ionto.therapy.contraindications import under_minimum_age
+from ionto.therapy.screening import DEFAULT_SCREENING
 from ionto.therapy.vocabulary import THERAPEUTIC_WAVEFORMS, Region, Reversal, Solution, Waveform
 
 MAX_SESSION_MINUTES = 60.0
@@ -84,13 +86,17 @@ def request_from_options(
             "pure AC is refused: it has no therapeutic effect (Reinauer, BJD 1993)", "--waveform"
         )
     hz = int(_number(trace_hz, "--trace-hz", 1, 1000, whole=True))
+    age_years = _number(age, "--age", 0, 130)
+    too_young = under_minimum_age(age_years, DEFAULT_SCREENING.minimum_age)
+    if too_young is not None:
+        raise InputError(f"{too_young.text} ({too_young.source.citation})", "--age")
     return SessionRequest(
         region=_choice(region, Region, "--region"),
         current_mA=_number(current, "--current", 0.1, 80) if current is not None else None,
         minutes=_number(minutes, "--minutes", 1, MAX_SESSION_MINUTES) if minutes else None,
         waveform=wave,
         reversal=_choice(reversal, Reversal, "--reversal") if reversal is not None else None,
-        age_years=_number(age, "--age", 0, 130),
+        age_years=age_years,
         solution=_choice(solution, Solution, "--solution"),
         water_uS_cm=_number(water_us_cm, "--water-us-cm", 10, 5000),
         seed=int(_number(seed, "--seed", 0, 2**32 - 1, whole=True)),

@@ -348,6 +348,7 @@ class SessionController:
         self._phase_start_charge = 0
         self._phase_plan_uA_ms = plan.planned_uA_ms()
         self._phase_treat_ms = 0
+        self._phase_started_tick = 0
         self._contact_deadline: int | None = None
         self._host_alive = True
         self._restart_pending = False
@@ -569,14 +570,19 @@ class SessionController:
         # The ramp down still to come, from the level now at the slew: level²/(2·slew).
         still_to_come = round(level_uA * level_uA * 500 / self.plan.slew_uA_per_s)
         done_by_dose = delivered + still_to_come >= planned
-        out_of_time = self._phase_treat_ms >= self._phase_time_budget_ms()
+        # The phase's clock counts from its start, ramps and compliance-held climbs included:
+        # a patient whose skin never lets the current reach the target still gets an end.
+        phase_ms = self.link.tick - self._phase_started_tick
+        ramp_ms = round(1000 * self.plan.ramp_up_s)
+        out_of_time = phase_ms >= self._phase_time_budget_ms() + ramp_ms
         if not (done_by_dose or out_of_time):
             return
         if out_of_time and not done_by_dose:
             self.log(
                 "dose_short",
-                f"Time at the target ran out {self.plan.max_time_factor:g}× the plan before the "
-                "planned dose was delivered (the compliance voltage held the current back).",
+                f"This polarity ran {self.plan.max_time_factor:g}× its planned time without "
+                "delivering the planned dose (the compliance voltage held the current back): "
+                "moving on with less.",
             )
         last_phase = self.phase_index + 1 >= self.plan.phases
         if last_phase:
@@ -598,6 +604,7 @@ class SessionController:
                 else self.record.reverse_uA_ms
             )
             self._phase_treat_ms = 0
+            self._phase_started_tick = self.link.tick
             self._phase_plan_uA_ms = self.plan.planned_uA_ms(self.target_uA)
             self.log(
                 "reversing",
