@@ -76,6 +76,40 @@ def _render_markdown(_result: dict[str, Any]) -> str:
     return catalogue_markdown()
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ionto.clinic import server
+
+    options = server.ServeOptions(
+        host=server.parse_host(args.host),
+        port=server.parse_port(args.port),
+        database=args.database,
+        demo=args.demo,
+    )
+    return server.serve(options)
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from ionto.clinic import server
+
+    code, report = server.audit_verify(args.database)
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return code
+
+
+def _run_service(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``serve`` and ``audit``: they answer with an exit code; bad options and an unusable
+    database are one line on stderr and exit 2 (CONTRACT.md)."""
+    from ionto.clinic.server import ServeError
+
+    try:
+        return run(args)
+    except ServeError as exc:
+        print(f"ionto: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="ionto",
@@ -133,12 +167,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the docs page (docs/limits-and-presets.md)"
     )
     catalogue.set_defaults(run=_cmd_catalogue)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the clinic service (web pages, JSON API, simulated stations)",
+        description="Run the clinic service: web pages, the JSON API under /api/ (schema at "
+        "/api/openapi.json) and one simulated station per chair. Migrates the database on "
+        "start. Ctrl-C (SIGINT) or SIGTERM stops it cleanly: running sessions ramp down and "
+        "are saved as interrupted. Exit 0 after a clean stop, 2 for bad options or a "
+        "database that cannot be opened.",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a demo centre once (chairs, patients at every stage, the logins admin, "
+        "clinician, nurse, reception and patient, all with the password ionto-demo: demo "
+        "mode only)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", default="8000", help="port to listen on (8000; 0: any free port)")
+    serve.add_argument(
+        "--database",
+        metavar="URL",
+        help="a SQLite path or sqlite:///FILE, or postgresql://user:pass@host:port/db "
+        "(default: $IONTO_DATABASE, else ionto.sqlite3 in the current folder)",
+    )
+    serve.set_defaults(service=_cmd_serve)
+
+    audit = commands.add_parser("audit", help="the audit log of clinical changes")
+    audit_commands = audit.add_subparsers(
+        dest="audit_command", metavar="COMMAND", parser_class=_OneLineParser
+    )
+    audit_commands.required = True
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check the audit log's hash chain",
+        description="Walk the audit log's hash chain from the first entry and print "
+        '{"entries", "ok", "first_bad_id", "problem"} as JSON. Exit 0 when the chain is '
+        "intact, 1 when it is broken (an entry was changed, removed or reordered), 2 for "
+        "bad input (a database that cannot be opened or holds no audit log).",
+    )
+    verify.add_argument(
+        "--database",
+        metavar="URL",
+        help="as for serve (default: $IONTO_DATABASE, else ionto.sqlite3 in the current "
+        "folder); a SQLite file must exist",
+    )
+    verify.set_defaults(service=_cmd_audit_verify)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    service: Callable[[argparse.Namespace], int] | None = getattr(args, "service", None)
+    if service is not None:
+        return _run_service(service, args)
     run: Callable[[argparse.Namespace], dict[str, Any]] = args.run
     try:
         result = run(args)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 
 from ionto.clinic.database import DatabaseURLError, database_setting
 from ionto.clinic.roles import MATRIX, ROLES, ensure_roles
@@ -73,3 +74,14 @@ def test_the_groups_hold_the_matrix() -> None:
     assert "view_clinical" not in reception
     assert "view_consultation" not in reception
     assert "view_treatmentsession" not in reception
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["abcdefgh\x00ij", "ab cd", "é" * 32, "x" * 31 + ";"])
+def test_a_malformed_session_cookie_is_no_session(client: Client, key: str) -> None:
+    """A session key is the client's to write: a NUL in it used to crash PostgreSQL's lookup."""
+    client.cookies["sessionid"] = key
+    response = client.get("/login/")
+    assert response.status_code == 200
+    api = client.get("/api/referrals")
+    assert api.status_code == 401

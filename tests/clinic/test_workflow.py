@@ -70,3 +70,51 @@ def test_funding_declined_needs_a_reason(make_referral: Callable[..., Referral])
         workflow.decide_funding(referral, status="declined", decided_on=timezone.localdate())
     assert refused.value.field == "decline_reason"
     assert FundingRequest.objects.get(referral=referral).status == "pending"
+
+
+def test_a_cancelled_visit_cannot_be_moved_back_to_life(
+    make_referral: Callable[..., Referral],
+) -> None:
+    referral = make_referral("planned")
+    course = referral.courses.first()
+    day = timezone.localdate() + dt.timedelta(days=3)
+    (visit,) = book_days(course, day, [0])
+    workflow.cancel_visit(visit)
+    tz = timezone.get_current_timezone()
+    later = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(10), tzinfo=tz)
+    with pytest.raises(workflow.WorkflowError) as refused:
+        workflow.book_visit(course, starts_at=later, visit=visit)
+    assert refused.value.status == 409
+    visit.refresh_from_db()
+    assert visit.status == "cancelled"
+
+
+def test_glycopyrronium_waits_for_a_verdict_that_says_so(
+    make_referral: Callable[..., Referral],
+) -> None:
+    referral = make_referral("planned")
+    with pytest.raises(workflow.WorkflowError) as refused:
+        workflow.plan_courses(referral, solution="glycopyrronium")
+    assert refused.value.field == "solution"
+    assert "tap water" in refused.value.message
+
+
+def test_a_different_person_with_the_same_name_and_birthday(
+    make_referral: Callable[..., Referral],
+) -> None:
+    first = make_referral("received")
+    twin = workflow.PatientDetails(
+        given_name=first.patient.given_name,
+        family_name=first.patient.family_name,
+        date_of_birth=first.patient.date_of_birth,
+    )
+    second = workflow.create_referral(
+        patient=twin,
+        practice=first.practice,
+        gp_name="Dr Jones",
+        received_on=timezone.localdate(),
+        sites=["soles"],
+        hdss=2,
+        not_a_duplicate=True,
+    )
+    assert second.patient != first.patient

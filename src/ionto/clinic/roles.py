@@ -61,7 +61,7 @@ MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "practice": _R,
         "patient": _RW,
         "referral": (*_RW, "view_clinical"),
-        "fundingrequest": _R,
+        "fundingrequest": _RW,  # records the commissioner's decision when it arrives
         "consultation": _RW,
         "consent": _RW,
         "assessment": _RW,

@@ -21,3 +21,8 @@ if os.environ.get("IONTO_TEST_DB", "sqlite") == "postgresql" and "IONTO_DATABASE
 from ionto.clinic.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: speed
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # On a file, not in memory: the stations' threads share the test database, and SQLite's
+    # shared in-memory database locks whole tables between connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405

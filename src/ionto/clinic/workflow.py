@@ -170,11 +170,13 @@ def create_referral(
     generalised: bool = False,
     clinical_notes: str = "",
     existing_patient: Patient | None = None,
+    not_a_duplicate: bool = False,
     user: User | None = None,
 ) -> Referral:
     """Record a GP's referral. A patient already on record is found, not duplicated: unless
     ``existing_patient`` names them, a probable duplicate refuses the referral (409) with the
-    matching record named, so that reception can attach it to the right person."""
+    matching record named, so that reception can attach it to the right person, or say
+    ``not_a_duplicate`` after checking (the same NHS number is always the same person)."""
     sites = _check_sites(sites)
     if not 1 <= hdss <= 4:
         raise WorkflowError("HDSS is 1 to 4", "hdss")
@@ -186,6 +188,10 @@ def create_referral(
     details = PatientDetails(**{**patient.__dict__, "nhs_number": nhs})
     if existing_patient is None:
         duplicates = find_duplicates(details)
+        if not_a_duplicate:
+            # Reception checked: a different person with the same name and birthday. The same
+            # NHS number is never a different person.
+            duplicates = [p for p in duplicates if nhs and p.nhs_number == nhs]
         if duplicates:
             names = "; ".join(f"#{p.pk} {p.full_name}, born {p.date_of_birth}" for p in duplicates)
             raise _conflict(
@@ -454,6 +460,17 @@ def plan_courses(referral: Referral, *, solution: str = Solution.TAP_WATER) -> l
         raise _conflict("the screening did not find the patient eligible", "referral")
     if not has_consent(referral):
         raise _conflict("record consent before planning a course", "consent")
+    if (
+        solution == Solution.GLYCOPYRRONIUM
+        and not Verdict.objects.filter(
+            course__referral=referral, result__next="escalate_glycopyrronium"
+        ).exists()
+    ):
+        raise _conflict(
+            "glycopyrronium comes after tap water: plan it when a tap-water verdict says "
+            "to escalate (clinical-reference §1)",
+            "solution",
+        )
     if referral.courses.filter(solution=solution).exists():
         raise _conflict(f"a {solution.replace('_', ' ')} course is already planned", "solution")
     facts = dict(consultation.facts)
@@ -522,6 +539,11 @@ def book_visit(
     if funding.decided_on and timezone.localdate(starts_at) < funding.decided_on:
         raise WorkflowError("a visit cannot come before funding was approved", "starts_at")
     live = course.visits.filter(status__in=[VisitStatus.BOOKED, VisitStatus.ATTENDED])
+    if visit is not None:
+        if visit.status != VisitStatus.BOOKED:
+            raise _conflict(f"the visit is {visit.get_status_display()}: book a new one", "visit")
+        if TreatmentSession.objects.filter(visit=visit).exists():
+            raise _conflict("a session was given at this visit: it cannot move", "visit")
     if visit is None and live.count() >= course.sessions_planned:
         raise _conflict(
             f"all {course.sessions_planned} funded sessions of this course are booked", "course"
@@ -679,13 +701,18 @@ def record_after_session(
 
 
 # --- Verdict and escalation ------------------------------------------------------------------
-def _latest_score(referral: Referral, kind: str, timepoint: str) -> float | None:
-    row = (
-        Assessment.objects.filter(referral=referral, kind=kind, timepoint=timepoint)
-        .order_by("-recorded_at", "-id")
-        .first()
-    )
-    return row.score if row else None
+def _latest_score(referral: Referral, kind: str, timepoint: str, region: str = "") -> float | None:
+    """The latest score of a measure: the region's own if it has one (gravimetry is per
+    region), else one recorded for the whole patient (HDSS, DLQI)."""
+    rows = Assessment.objects.filter(referral=referral, kind=kind, timepoint=timepoint)
+    for scope in ({"region": region}, {"region": ""}) if region else ({"region": ""},):
+        row = rows.filter(**scope).order_by("-recorded_at", "-id").first()
+        if row is not None:
+            return row.score
+    if not region:
+        row = rows.order_by("-recorded_at", "-id").first()
+        return row.score if row else None
+    return None
 
 
 def course_record(course: Course, followup_hdss: int) -> dict[str, Any]:
@@ -699,8 +726,8 @@ def course_record(course: Course, followup_hdss: int) -> dict[str, Any]:
         (AssessmentKind.GRAVIMETRY, "gravimetry_mg_min"),
         (AssessmentKind.DLQI, "dlqi"),
     ):
-        before = _latest_score(referral, kind, Timepoint.BASELINE)
-        after = _latest_score(referral, kind, Timepoint.FOLLOWUP)
+        before = _latest_score(referral, kind, Timepoint.BASELINE, course.region)
+        after = _latest_score(referral, kind, Timepoint.FOLLOWUP, course.region)
         if before is not None:
             baseline[key] = int(before) if key == "dlqi" else before
         if after is not None:

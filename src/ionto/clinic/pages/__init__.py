@@ -1,0 +1,1 @@
+"""The web pages a nurse, a clinician, reception and a patient use."""
