@@ -53,7 +53,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def clinic(transactional_db: None, live_server: Any) -> Iterator[str]:
+def clinic(live_server: Any) -> Iterator[str]:
     """The live service with a nurse, a practice, a chair and its running station."""
     nurse = User.objects.create_user("nurse.jones", password=NURSE_PASSWORD)
     nurse.groups.add(Group.objects.get(name="nurse"))
@@ -193,7 +193,8 @@ def test_a_nurse_walks_a_patient_from_referral_to_discharge_letter(page: Any) ->
     assert int(count.inner_text()) > first  # the chart moves
     _shot(page, "02-live-session")
     page.wait_for_function(
-        "() => /completed/i.test(document.querySelector('[data-testid=session-state]').textContent)",
+        "() => /completed/i.test("
+        "document.querySelector('[data-testid=session-state]').textContent)",
         timeout=60_000,
     )
     session = TreatmentSession.objects.get(course__referral=referral)
