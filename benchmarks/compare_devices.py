@@ -24,8 +24,14 @@ within the planned minutes and apart from one another. One instrument measures a
 * **dose error**: delivered against planned mA·min (both polarities), over all sessions and over
   sessions without incidents (no pain report, no stop, fault or abort, no skin break — the
   events that rightly change what is delivered; lifts and dips are not incidents);
-* **time to cut on contact loss**: from the first tick a limb starts to leave the water to the
-  first tick the current is below 0.5 mA, over lifts that began with current flowing.
+* **output off after the limb is out** (issue 3: "a lifted limb: output below 0.5 mA within
+  10 ms"): from the first tick the limb is out of the water (the circuit open) to the first tick
+  from which the device's drive is off — its command could not push 0.5 mA into the limb when
+  it goes back in (``session_probe.drives``) — over lifts during which the device drove; and
+  how many lifts the device still drove when the limb went back in (it never turned off);
+* **current below 0.5 mA from the first movement** (stricter, for reference): from the first
+  tick a limb starts to leave the water to the first tick the current through the patient is
+  below 0.5 mA, over lifts that began with current flowing.
 
 Run: ``.venv/bin/python benchmarks/compare_devices.py [--sessions N] [--seed S] [--minutes M]
 [--jobs J] [--json]``.
@@ -333,9 +339,19 @@ class DeviceSummary:
     dose_error_all_median_pct: float
     dose_error_all_worst_pct: float
     lifts_with_current: int
+    #: Counted from the limb's first movement (see the module docstring).
     time_to_cut_median_ms: float | None
     time_to_cut_worst_ms: int | None
     lifts_never_cut: int
+    #: Lifts during which the device's output was on (``LiftCut.driven``).
+    lifts_driven: int
+    #: Of those, lifts where the output was still on when the limb went back in.
+    lifts_still_driving_at_reentry: int
+    #: Output off after the limb is out, over the driven lifts, a lift still driving at
+    #: re-entry counting as longer than any: the worst (None when some lift still drove, or
+    #: none was driven) and the median (None when the median lift still drove, or none was).
+    output_off_after_out_worst_ms: int | None
+    output_off_after_out_median_ms: float | None
     pain_reports: int
     end_states: dict[str, int]
     seconds: float = field(default=0.0)
@@ -343,6 +359,16 @@ class DeviceSummary:
     @property
     def shocks_per_100(self) -> float:
         return 100.0 * self.shocks / self.sessions
+
+
+def _off_after_out_ms(lift: LiftCut) -> float:
+    """A driven lift's output-off time; a lift still driving at re-entry: infinitely long."""
+    ms = lift.time_to_output_off_after_out_ms
+    return math.inf if ms is None else float(ms)
+
+
+def _finite_int(value: float) -> int | None:
+    return None if math.isinf(value) else int(value)
 
 
 def _worst(values: Sequence[float]) -> float:
@@ -362,6 +388,9 @@ def summarise(device: str, sessions: Sequence[DeviceSession]) -> DeviceSummary:
     clean = [s.dose_error_pct for s in sessions if s.incident_free]
     flowing = [lift for s in sessions for lift in s.lifts if lift.flowing]
     cut_ms = [t for lift in flowing if (t := lift.time_to_cut_ms) is not None]
+    driven = [lift for s in sessions for lift in s.lifts if lift.driven]
+    off_ms = [_off_after_out_ms(lift) for lift in driven]
+    off_median = statistics.median(off_ms) if off_ms else math.inf
     ends: dict[str, int] = {}
     for s in sessions:
         ends[s.end_state] = ends.get(s.end_state, 0) + 1
@@ -387,6 +416,10 @@ def summarise(device: str, sessions: Sequence[DeviceSession]) -> DeviceSummary:
         time_to_cut_median_ms=statistics.median(cut_ms) if cut_ms else None,
         time_to_cut_worst_ms=max(cut_ms) if cut_ms else None,
         lifts_never_cut=len(flowing) - len(cut_ms),
+        lifts_driven=len(driven),
+        lifts_still_driving_at_reentry=sum(1 for lift in driven if lift.still_driving_at_reentry),
+        output_off_after_out_worst_ms=_finite_int(max(off_ms, default=math.inf)),
+        output_off_after_out_median_ms=None if math.isinf(off_median) else off_median,
         pain_reports=sum(s.pain_reports for s in sessions),
         end_states=dict(sorted(ends.items())),
         seconds=sum(s.seconds for s in sessions),
@@ -453,6 +486,25 @@ def _best(values: Sequence[float | None]) -> set[int]:
     return {i for i, v in enumerate(values) if v is not None and math.isclose(v, low)}
 
 
+def _ms_or_never(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f} ms"
+
+
+def _off_cell(d: DeviceSummary) -> str:
+    """Worst (median) output-off time; "never" for a lift still driving at re-entry."""
+    if not d.lifts_driven:
+        return "–"
+    worst = _ms_or_never(d.output_off_after_out_worst_ms)
+    return f"{worst} ({_ms_or_never(d.output_off_after_out_median_ms)})"
+
+
+def _off_score(d: DeviceSummary) -> float | None:
+    if not d.lifts_driven:
+        return None
+    worst = d.output_off_after_out_worst_ms
+    return math.inf if worst is None else float(worst)
+
+
 def markdown_table(summaries: dict[str, DeviceSummary], settings: Settings) -> str:
     rows: list[tuple[str, list[str], list[float | None]]] = []
     devices = [summaries[name] for name in DEVICES]
@@ -509,7 +561,17 @@ def markdown_table(summaries: dict[str, DeviceSummary], settings: Settings) -> s
         [abs(d.dose_error_all_median_pct) for d in devices],
     )
     row(
-        "**Time to cut on contact loss, worst (median)**",
+        "**Output off after the limb is out, worst (median)**",
+        [_off_cell(d) for d in devices],
+        [_off_score(d) for d in devices],
+    )
+    row(
+        "**Lifts where the device still drove when the limb went back in**",
+        [f"{d.lifts_still_driving_at_reentry} of {d.lifts_driven}" for d in devices],
+        [None if not d.lifts_driven else float(d.lifts_still_driving_at_reentry) for d in devices],
+    )
+    row(
+        "Time to cut, counted from the limb's first movement: current below 0.5 mA, worst (median)",
         [
             "–"
             if d.time_to_cut_worst_ms is None

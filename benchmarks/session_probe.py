@@ -9,8 +9,18 @@ advances at once) is reported to the watch, which keeps what the comparison meas
 * **shocks** (:data:`SHOCK_RATE_MA_CM2_S`, :data:`SHOCK_MIN_UA`): painful moments brought on
   by a fast rise of the felt current density with current flowing, each put down to its
   likely cause;
-* for every scripted lift, the **time to cut**: from the first tick the wetted area shrinks to
-  the first tick the current is below 0.5 mA (issue 3's figure).
+* for every scripted lift, two figures against issue 3's "a lifted limb: output below 0.5 mA
+  within 10 ms":
+
+  - the **output off after the limb is out** (the issue's property): from the first tick the
+    limb is out of the water (the circuit open, by the patient's script) to the first tick from
+    which the device's *drive* is off (:func:`drives`: its command could not push 0.5 mA into
+    the limb when it goes back in) and stays off until it does; a device still driving when
+    the limb goes back in never turned its output off;
+  - the **current below 0.5 mA from the first movement** (stricter): from the first tick the
+    wetted area shrinks to the first tick the current through the patient is below 0.5 mA.
+    Once the circuit is open no current flows whatever the device does, so this counts how
+    early a device cuts, not whether its output is off.
 
 The same instrument watches all three devices, so that their numbers are measured alike. The
 baselines drive a :class:`ProbedLoad` directly (``baseline_devices.py``); Ionto's session runs
@@ -27,12 +37,13 @@ from dataclasses import dataclass
 
 from ionto.device import simulator
 from ionto.device.load import LoadReading
-from ionto.device.patients import Movement, VirtualPatient
+from ionto.device.patients import AreaChange, Movement, ScriptedState, VirtualPatient
 from ionto.device.physics import (
     DEFAULT_SENSATION,
     PatientLoad,
     SensationModel,
     Stretch,
+    WaveformShape,
     waveform_shape,
 )
 from ionto.therapy.vocabulary import Waveform
@@ -40,6 +51,9 @@ from ionto.therapy.vocabulary import Waveform
 #: "Current flowing" and "current cut": 0.5 mA, the figure of issue 3 ("a lifted limb: output
 #: below 0.5 mA within 10 ms").
 CUT_UA = 500
+#: A device's output is "off" when the most current its command could push into the patient
+#: is below this (the issue's 0.5 mA; see :func:`drives`).
+DRIVE_OFF_UA = CUT_UA
 #: A painful tick is a shock when the felt density rises at least this fast (mA/cm² per s, the
 #: accommodated rate of :class:`~ionto.device.physics.SensationModel`). Derived: a fifth of the
 #: model's half-intensity rate (5 mA/cm²·s), over a hundred times the fastest ramp any of the
@@ -59,6 +73,39 @@ SHOCK_MIN_UA = CUT_UA
 SHOCK_MERGE_TICKS = 500
 #: A shock starting this soon after a movement or a skin break is put down to it (ms, derived).
 CAUSE_WINDOW_TICKS = 1_000
+
+
+def returning_limb_floor_ohm(patient: VirtualPatient, shape: WaveformShape) -> float:
+    """The lowest resistance a limb going back into the water can present to the output (Ω).
+
+    The limb fully back in, with both skin capacitors uncharged (a lifted side's capacitor has
+    no charge left, the other side's has discharged through its own skin in a few ms): for the
+    first instants the skin passes a step of voltage, and only the water and the body core
+    (the physics' series resistance at full immersion) limit the current. The pulses of a
+    pulsed waveform cross that resistance at their peak (``peak_factor`` × the average), so
+    a voltage limit allows that much less average current (``physics.WaveformShape``).
+    Conservative: every real moment of a re-entry (less area, charged skin) draws less.
+    """
+    full = ScriptedState(patient.full_area_cm2, (0.0, 0.0))
+    return patient.series_ohm(0, full) * shape.peak_factor
+
+
+def drives(demand_uA: int, compliance_mV: int, floor_ohm: float) -> bool:
+    """Whether a command to the load is **output on**: it could push at least
+    :data:`DRIVE_OFF_UA` into the limb as it goes back in.
+
+    Every device here commands the load alike (``load.Load``): a demand (µA) and a compliance
+    voltage (mV). The current that can flow is at most the demand (a current source: Ionto, and
+    its contact sense current of 100 µA is off) and at most what the compliance voltage drives
+    through the lowest resistance a returning limb presents (a voltage source: the dose device's
+    set voltage, the PWM device's 40 V, both with a demand of "as much as the supply gives";
+    :func:`returning_limb_floor_ohm`). The current through the open circuit itself is zero for
+    every device and says nothing; this is what the device *drives*.
+    """
+    if abs(demand_uA) < DRIVE_OFF_UA:
+        return False
+    # µV on both sides: mV × 1000 against µA × Ω.
+    return abs(compliance_mV) * 1000 >= DRIVE_OFF_UA * floor_ohm
 
 
 class Cause:
@@ -90,7 +137,7 @@ class Shock:
 
 @dataclass(frozen=True)
 class LiftCut:
-    """One scripted lift and what the current did when it started."""
+    """One scripted lift: what the current did when it started, and when the output went off."""
 
     start_tick: int
     #: Current magnitude in the tick before the lift started; None when the session had
@@ -98,6 +145,16 @@ class LiftCut:
     current_before_uA: int | None
     #: The first tick at or after the start with the current below :data:`CUT_UA`.
     cut_tick: int | None
+    #: The first tick the limb is out of the water (the circuit open), by the patient's script.
+    out_tick: int
+    #: The first tick the limb is back in the water (the circuit closed again): the device
+    #: commands that tick before it can read the limb's return.
+    back_tick: int
+    #: Whether the device's output was on (:func:`drives`) in the tick before the lift
+    #: started; None when the session had ended (or not begun) by then.
+    driving_before: bool | None = None
+    #: The last tick from the start to :attr:`back_tick` (inclusive) with the output on.
+    last_drive_tick: int | None = None
 
     @property
     def flowing(self) -> bool:
@@ -106,10 +163,42 @@ class LiftCut:
 
     @property
     def time_to_cut_ms(self) -> int | None:
-        """Ticks (ms) from the lift's first tick to the cut; None when nothing was flowing."""
+        """Ticks (ms) from the lift's first movement to the current below 0.5 mA; None when
+        nothing was flowing."""
         if not self.flowing or self.cut_tick is None:
             return None
         return self.cut_tick - self.start_tick
+
+    @property
+    def driven(self) -> bool:
+        """Whether the device's output was on at some tick from the one before the lift to the
+        limb's return: the lifts the output-off figure is about."""
+        return bool(self.driving_before) or self.last_drive_tick is not None
+
+    @property
+    def still_driving_at_reentry(self) -> bool:
+        """Whether the output was on in the tick the limb went back in."""
+        return self.last_drive_tick is not None and self.last_drive_tick >= self.back_tick
+
+    @property
+    def output_off_tick(self) -> int | None:
+        """The first tick from which the output stayed off until the limb was back in (at the
+        start when it never drove during the lift); None when it still drove then. A session
+        that ended during the lift left the output off from its end."""
+        if self.still_driving_at_reentry:
+            return None
+        if self.last_drive_tick is None:
+            return self.start_tick
+        return self.last_drive_tick + 1
+
+    @property
+    def time_to_output_off_after_out_ms(self) -> int | None:
+        """Ticks (ms) from the limb out of the water to the output off (0 when it was off by
+        then); None when the device did not drive during the lift or still drove at re-entry."""
+        off = self.output_off_tick
+        if not self.driven or off is None:
+            return None
+        return max(0, off - self.out_tick)
 
 
 @dataclass(frozen=True)
@@ -139,8 +228,30 @@ class _Episode:
 @dataclass
 class _LiftWatch:
     start_tick: int
+    out_tick: int
+    back_tick: int
     current_before_uA: int | None = None
     cut_tick: int | None = None
+    driving_before: bool | None = None
+    last_drive_tick: int | None = None
+
+
+def lift_out_and_back(patient: VirtualPatient, lift: AreaChange) -> tuple[int, int]:
+    """The first tick a scripted lift has the limb out of the water (the circuit open: the
+    load's ``open_at``) and the first tick after that it is back in."""
+    out = lift.start_tick
+    while not patient.state_at(out).open_circuit:
+        out += 1
+        if out >= lift.end_tick:
+            raise ValueError(f"the lift at tick {lift.start_tick} never opens the circuit")
+    back = out
+    while patient.state_at(back).open_circuit:
+        # The script is constant between changes: jump to the next one.
+        nxt = patient.next_change_tick(back)
+        if nxt is None:
+            raise ValueError(f"the limb lifted at tick {lift.start_tick} never comes back")
+        back = nxt
+    return out, back
 
 
 def _cause_windows(patient: VirtualPatient) -> list[tuple[int, int, str]]:
@@ -169,13 +280,20 @@ class LoadWatch:
         self._windows = _cause_windows(patient)
         self._episodes: list[_Episode] = []
         self._pending = sorted(
-            (_LiftWatch(c.start_tick) for c in patient.movements if c.movement is Movement.LIFT),
+            (
+                _LiftWatch(c.start_tick, *lift_out_and_back(patient, c))
+                for c in patient.movements
+                if c.movement is Movement.LIFT
+            ),
             key=lambda lift: lift.start_tick,
         )
         self._started: list[_LiftWatch] = []
         self._watched: list[_LiftWatch] = []
+        # Lifts started whose limb is not back in yet: the output is watched until it is.
+        self._out: list[_LiftWatch] = []
         self._next_lift_tick = self._pending[0].start_tick if self._pending else None
         self._last_uA: int | None = None
+        self._last_driving: bool | None = None
 
     def cause_at(self, tick: int) -> str:
         for first, end, cause in self._windows:
@@ -185,9 +303,17 @@ class LoadWatch:
 
     # --- what the load reports ------------------------------------------------------------
     def on_tick(
-        self, tick: int, current_uA: int, sensation: float, rate: float, *, counted: bool
+        self,
+        tick: int,
+        current_uA: int,
+        sensation: float,
+        rate: float,
+        *,
+        counted: bool,
+        driving: bool = False,
     ) -> None:
-        """One exact tick. ``counted``: its charge is not part of a stretch's total."""
+        """One exact tick. ``counted``: its charge is not part of a stretch's total.
+        ``driving``: the device's output was on in it (:func:`drives`)."""
         magnitude = abs(current_uA)
         if counted:
             self.charge_uA_ms += magnitude  # one 1 ms tick
@@ -199,6 +325,8 @@ class LoadWatch:
             self._start_lifts(tick)
         if self._started:
             self._watch_cut(tick, magnitude)
+        if self._out:
+            self._watch_drive(tick, tick, driving)
         if (
             sensation >= self.threshold
             and rate >= SHOCK_RATE_MA_CM2_S
@@ -206,9 +334,11 @@ class LoadWatch:
         ):
             self._shock_tick(tick, sensation, rate)
         self._last_uA = magnitude
+        self._last_driving = driving
 
-    def on_stretch(self, start_tick: int, stretch: Stretch) -> None:
-        """A stretch advanced at once (its exact ticks were already seen by :meth:`on_tick`)."""
+    def on_stretch(self, start_tick: int, stretch: Stretch, *, driving: bool = False) -> None:
+        """A stretch advanced at once (its exact ticks were already seen by :meth:`on_tick`).
+        ``driving``: the device's output was on at some tick of it (:func:`drives`)."""
         self.charge_uA_ms += abs(stretch.charge_uA_ms)
         self.peak_uA = max(self.peak_uA, stretch.peak_current_uA)
         self.peak_sensation = max(self.peak_sensation, stretch.peak_sensation)
@@ -219,15 +349,20 @@ class LoadWatch:
         if self._started:
             # Conservative: a cut first seen at the end of a stretch is dated to its end.
             self._watch_cut(last_tick, magnitude)
+        if self._out:
+            self._watch_drive(start_tick, last_tick, driving)
         self._last_uA = magnitude
+        self._last_driving = driving
 
     # --- lifts ------------------------------------------------------------------------------
     def _start_lifts(self, tick: int) -> None:
         while self._pending and self._pending[0].start_tick <= tick:
             lift = self._pending.pop(0)
             lift.current_before_uA = self._last_uA
+            lift.driving_before = self._last_driving
             self._started.append(lift)
             self._watched.append(lift)
+            self._out.append(lift)
         self._next_lift_tick = self._pending[0].start_tick if self._pending else None
 
     def _watch_cut(self, tick: int, magnitude: int) -> None:
@@ -236,6 +371,15 @@ class LoadWatch:
         for lift in self._started:
             lift.cut_tick = tick
         self._started = []
+
+    def _watch_drive(self, first: int, last: int, driving: bool) -> None:
+        """Ticks ``first``..``last`` ran with the output on (``driving``) or off: note the last
+        tick with the output on within each watched lift, until its limb is back in."""
+        for lift in self._out:
+            if driving and first <= lift.back_tick and last >= lift.start_tick:
+                lift.last_drive_tick = min(last, lift.back_tick)
+        if last >= min(lift.back_tick for lift in self._out):
+            self._out = [lift for lift in self._out if lift.back_tick > last]
 
     # --- shocks -----------------------------------------------------------------------------
     def _shock_tick(self, tick: int, sensation: float, rate: float) -> None:
@@ -258,7 +402,15 @@ class LoadWatch:
                 for e in self._episodes
             ),
             lifts=tuple(
-                LiftCut(lift.start_tick, lift.current_before_uA, lift.cut_tick)
+                LiftCut(
+                    lift.start_tick,
+                    lift.current_before_uA,
+                    lift.cut_tick,
+                    lift.out_tick,
+                    lift.back_tick,
+                    lift.driving_before,
+                    lift.last_drive_tick,
+                )
                 for lift in sorted(lifts, key=lambda lift: lift.start_tick)
             ),
         )
@@ -283,6 +435,7 @@ class ProbedLoad(PatientLoad):
         super().__init__(patient, waveform, duty_cycle=duty_cycle, model=model)
         self.watch = LoadWatch(patient)
         self._depth = 0
+        self._probe_floor_ohm = returning_limb_floor_ohm(patient, self.shape)
 
     def drive(self, tick: int, demand_uA: int, compliance_mV: int) -> LoadReading:
         reading = super().drive(tick, demand_uA, compliance_mV)
@@ -292,6 +445,7 @@ class ProbedLoad(PatientLoad):
             self.sensation,
             self.density_rate_mA_cm2_s,
             counted=self._depth == 0,
+            driving=drives(demand_uA, compliance_mV, self._probe_floor_ohm),
         )
         return reading
 
@@ -317,7 +471,11 @@ class ProbedLoad(PatientLoad):
             )
         finally:
             self._depth -= 1
-        self.watch.on_stretch(start_tick, stretch)
+        # A ramping demand is largest in magnitude at one of its ends (it never changes sign).
+        end_demand = round(demand_uA + slope_uA_per_tick * (stretch.ticks - 1))
+        largest = max(abs(demand_uA), abs(end_demand))
+        driving = drives(largest, compliance_mV, self._probe_floor_ohm)
+        self.watch.on_stretch(start_tick, stretch, driving=driving)
         return stretch
 
     #: The parent's private fields that depend on the waveform (see :meth:`retune`).
@@ -344,6 +502,7 @@ class ProbedLoad(PatientLoad):
         self._level_gain = patient.sensitivity * density_w / model.half_density_mA_cm2
         self._rate_up = patient.sensitivity * rate_w / model.half_rate_mA_cm2_s
         self._rate_down = self._rate_up * model.break_weight
+        self._probe_floor_ohm = returning_limb_floor_ohm(patient, self.shape)
 
 
 LoadFactory = Callable[..., PatientLoad]

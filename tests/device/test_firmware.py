@@ -1393,9 +1393,10 @@ def test_every_lift_is_cut_early_and_never_hurts(
     """A hand lifted out of the water at a random moment of a session (ramping up, at the
     target, ramping through the reversal), leaving it in 0.1–0.3 s.
 
-    The issue asks for below 0.5 mA within 10 ms of a lift. From the moment the circuit
-    opens, Ionto is 80–250 ms *early*. From the very first tick the hand moves, no guard on
-    the impedance can be: in the first 10 ms of a 0.3 s lift the impedance rises by 0.15%,
+    The issue asks for output below 0.5 mA within 10 ms of a lift, read as: of the limb being
+    out of the water (``test_lift_cut.py`` checks that over random lifts; the device
+    comparison measures it). Ionto is 80–250 ms *early*. Counted from the very first tick the
+    hand moves, no guard on the impedance could meet 10 ms: in the first 10 ms of a 0.3 s lift the impedance rises by 0.15%,
     and the skin's capacitance hides even that from the voltage for a few ms more. So the
     properties are: the current is below 0.5 mA in the tick after the impedance read at the
     terminals rises above a session's own artefacts (the guard's allowed rise); that is long

@@ -256,6 +256,7 @@ _SEGMENTS = 32
 #: At most this many exact ticks to let the skin capacitors settle before integrating.
 _SETTLE_TICKS = 120
 _NEVER = 1 << 62
+_NO_READING = LoadReading(0, 0)
 
 
 class PatientLoad:
@@ -320,6 +321,13 @@ class PatientLoad:
         if not (self._seg_lo <= tick < self._seg_hi):
             self._load_segment(tick)
         return self._open
+
+    def next_change_tick(self, tick: int) -> int | None:
+        """``patient.next_change_tick(tick)``, from the cached stretch of the script: the
+        first change after the stretch's first tick is the first after any tick within it."""
+        if not (self._seg_lo <= tick < self._seg_hi):
+            self._load_segment(tick)
+        return None if self._seg_hi == _NEVER else self._seg_hi
 
     @property
     def painful(self) -> bool:
@@ -489,12 +497,28 @@ class PatientLoad:
         end_demand = demand_uA + slope_uA_per_tick * (ticks - 1)
         if demand_uA * end_demand < 0:
             raise ValueError("the demand changes sign within the stretch: split it at zero")
-        nxt = self.patient.next_change_tick(start_tick)
+        nxt = self.next_change_tick(start_tick)
         if nxt is not None and nxt < start_tick + ticks:
             raise ValueError(
                 f"the patient's script changes at tick {nxt}, inside the stretch "
                 f"{start_tick}..{start_tick + ticks - 1}: advance up to it, then drive"
             )
+        return self._advance_run(
+            start_tick, ticks, demand_uA, compliance_mV, slope_uA_per_tick, stop_at_compliance
+        ).stretch()
+
+    def _advance_run(
+        self,
+        start_tick: int,
+        ticks: int,
+        demand_uA: int,
+        compliance_mV: int,
+        slope_uA_per_tick: float,
+        stop_at_compliance: bool,
+    ) -> _Run:
+        """:meth:`advance` without its checks, its outcome left in the run (its ``reading``
+        and ``ticks``) rather than built into a :class:`Stretch`: for a caller that has made
+        the same checks and needs no more (the simulator, once per stretch)."""
         if not (self._seg_lo <= start_tick < self._seg_hi):
             self._load_segment(start_tick)
         run = _Run(start_tick, abs(compliance_mV) * 1e-3)
@@ -502,6 +526,10 @@ class PatientLoad:
             settled = self._advance_regulated(run, ticks, demand_uA, compliance_mV)
             if settled is not None:
                 return settled
+        if not self._open and self._ticks_inline():
+            return self._advance_closed(
+                run, ticks, demand_uA, slope_uA_per_tick, compliance_mV, stop_at_compliance
+            )
         j = 0
         # Exact ticks: short stretches, and the first ticks while the capacitors settle.
         while j < ticks and (
@@ -522,6 +550,186 @@ class PatientLoad:
         return self._advance_quasi_static(
             run, j, ticks, demand_uA, slope_uA_per_tick, compliance_mV, stop_at_compliance
         )
+
+    def _ticks_inline(self) -> bool:
+        """Whether a stretch's exact ticks may run in :meth:`_exact_ticks`: only while
+        ``drive`` is this class's own. A subclass or a test that watches ``drive`` sees every
+        tick through it, as before."""
+        return getattr(self.drive, "__func__", None) is _PLAIN_DRIVE
+
+    def _advance_closed(
+        self,
+        run: _Run,
+        ticks: int,
+        demand_uA: int,
+        slope: float,
+        compliance_mV: int,
+        stop_at_compliance: bool,
+    ) -> _Run:
+        """:meth:`advance` with both limbs in the water, its exact ticks in one loop each
+        (:meth:`_exact_ticks`): the same ticks, in the same order, with the same arithmetic."""
+        direct_from = ticks - _DIRECT_TICKS  # from here on every tick is exact
+        j = 0
+        while j < direct_from and j < _SETTLE_TICKS and not self._settled(run, j, demand_uA, slope):
+            j = self._exact_ticks(
+                run, j, j + 1, demand_uA, slope, compliance_mV, stop_at_compliance
+            )
+            if stop_at_compliance and run.first_limited_tick is not None:
+                return run.result(self._reading)
+        if j >= direct_from:
+            self._exact_ticks(run, j, ticks, demand_uA, slope, compliance_mV, stop_at_compliance)
+            return run.result(self._reading)
+        return self._advance_quasi_static(
+            run, j, ticks, demand_uA, slope, compliance_mV, stop_at_compliance
+        )
+
+    def _exact_ticks(
+        self,
+        run: _Run,
+        j: int,
+        j_end: int,
+        demand_uA: int,
+        slope: float,
+        compliance_mV: int,
+        stop_at_compliance: bool,
+    ) -> int:
+        """Ticks ``j`` … ``j_end − 1`` of a run with both limbs in the water, exactly as
+        :meth:`drive` and ``_Run.add_tick`` compute them one call at a time (the same float
+        operations in the same order, so the same bits), in one loop with the load's state in
+        local variables. Stops after the first compliance-limited tick with
+        ``stop_at_compliance``. Returns the next ``j``.
+
+        Only for a stretch within one segment of the script (no scripted change) and a load
+        whose ``drive`` is this class's: a subclass that watches ``drive`` sees every tick."""
+        if j >= j_end:
+            return j
+        exp = math.exp
+        power = math.pow
+        start = run.start_tick
+        vc = abs(compliance_mV) * 1e-3
+        tick = start + j
+        h = self._hydration(tick)
+        h_step = self._h_step
+        r_hyd_a, r_span_a, inv_area_a, rd_a = (
+            self._r_hyd_a,
+            self._r_span_a,
+            self._inv_area_a,
+            self._rd_a,
+        )
+        r_hyd_b, r_span_b, inv_area_b, rd_b = (
+            self._r_hyd_b,
+            self._r_span_b,
+            self._inv_area_b,
+            self._rd_b,
+        )
+        cap_a, cap_b = self._cap_a, self._cap_b
+        series = self._k * self._rs
+        va, vb, acc = self._v_a, self._v_b, self._acc
+        alpha, tau_eff = self._alpha, self._tau_eff
+        inv_small, inv_felt, hot_a, hot_b = (
+            self._inv_small,
+            self._inv_felt,
+            self._hot_a,
+            self._hot_b,
+        )
+        level_gain, exponent = self._level_gain, self._exponent
+        rate_up, rate_down = self._rate_up, self._rate_down
+        peak_sensation, peak_density = self.peak_sensation, self.peak_density_mA_cm2
+        charge, peak_current = run.charge_A_ticks, run.peak_current_A
+        run_density, run_sensation = run.peak_density, run.peak_sensation
+        limited_tick, count = run.first_limited_tick, run.ticks
+        demand = demand_uA
+        wanted = abs(demand)
+        i_demand = demand * 1e-6
+        neg_tick_s = -TICK_S
+        hot = hot_a != 0.0 or hot_b != 0.0
+        # What follows from a tick's current alone is worked out again only when the current
+        # changes (a ramp, or the compliance voltage holding it back): the same values.
+        i_seen = math.nan
+        current_mA = density = felt_i = magnitude_A = level_term = 0.0
+        current = magnitude = 0
+        felt = rate = s = v = 0.0
+        while True:
+            if slope:
+                demand = round(demand_uA + slope * j)
+                wanted = abs(demand)
+                i_demand = demand * 1e-6
+            # drive(): the skin at this tick's hydration, the current held over the tick.
+            ra = (r_hyd_a + r_span_a * h) * inv_area_a
+            rb = (r_hyd_b + r_span_b * h) * inv_area_b
+            if rd_a:
+                ra = ra * rd_a / (ra + rd_a)
+            if rd_b:
+                rb = rb * rd_b / (rb + rd_b)
+            ea = exp(neg_tick_s / (ra * cap_a))
+            eb = exp(neg_tick_s / (rb * cap_b))
+            w = va * ea + vb * eb
+            g = series + ra * (1.0 - ea) + rb * (1.0 - eb)
+            i = i_demand
+            v = i * g + w
+            if v > vc or v < -vc:
+                i, v = _limited(i, g, w, vc)
+            va = i * ra + (va - i * ra) * ea
+            vb = i * rb + (vb - i * rb) * eb
+            # _observe(), _read() and _Run.add_tick()
+            if i != i_seen:
+                i_seen = i
+                current_mA = abs(i) * 1e3
+                density = current_mA * inv_small
+                felt_i = current_mA * inv_felt
+                current = round(i * 1e6)
+                magnitude = abs(current)
+                magnitude_A = magnitude * 1e-6
+                if not hot:
+                    level_term = power(felt_i * level_gain, exponent)
+            felt = felt_i
+            if hot:
+                if hot_a:
+                    spot = abs(va) * hot_a
+                    if spot > felt:
+                        felt = spot
+                if hot_b:
+                    spot = abs(vb) * hot_b
+                    if spot > felt:
+                        felt = spot
+                level_term = power(felt * level_gain, exponent)
+            acc = acc + alpha * (felt - acc)
+            rate = (felt - acc) / tau_eff
+            drive = level_term + (rate * rate_up if rate > 0 else -rate * rate_down)
+            s = 10.0 - 10.0 / (1.0 + drive)
+            if s > peak_sensation:
+                peak_sensation = s
+            if density > peak_density:
+                peak_density = density
+            charge += current * 1e-6
+            if magnitude_A > peak_current:
+                peak_current = magnitude_A
+            if density > run_density:
+                run_density = density
+            if s > run_sensation:
+                run_sensation = s
+            if magnitude < wanted and limited_tick is None:
+                limited_tick = start + count
+            count += 1
+            j += 1
+            if j >= j_end or (stop_at_compliance and limited_tick is not None):
+                break
+            tick += 1
+            h *= h_step  # _hydration() of the next tick
+        self._h = h
+        self._h_tick = tick
+        self._v_a, self._v_b, self._acc = va, vb, acc
+        self.density_mA_cm2 = density
+        self.felt_density_mA_cm2 = felt
+        self.density_rate_mA_cm2_s = rate
+        self.sensation = s
+        self.peak_sensation = peak_sensation
+        self.peak_density_mA_cm2 = peak_density
+        self._read(current, round(v * 1e3))
+        run.charge_A_ticks, run.peak_current_A = charge, peak_current
+        run.peak_density, run.peak_sensation = run_density, run_sensation
+        run.first_limited_tick, run.ticks = limited_tick, count
+        return j
 
     def _current_at(self, tick: float, demand_A: float, vc: float, step_A: float) -> _Steady:
         """The quasi-static state at a (fractional) tick, the demand ramping by ``step_A``.
@@ -554,7 +762,7 @@ class PatientLoad:
 
     def _advance_regulated(
         self, run: _Run, ticks: int, demand_uA: int, compliance_mV: int
-    ) -> Stretch | None:
+    ) -> _Run | None:
         """A short stretch at a constant demand, inside the compliance voltage throughout: the
         current *is* the demand at every tick (a current source in regulation), so only the
         skin capacitors' voltages need following, and for a constant current through a skin
@@ -566,31 +774,67 @@ class PatientLoad:
         caller ticks exactly."""
         if self._open or self._hot_a or self._hot_b or demand_uA == 0:
             return None
+        # (_skin_ohm and _sensation inline, with the same arithmetic: this runs for every
+        # ramp step of a session)
         i = demand_uA * 1e-6
         first = run.start_tick
         last = first + ticks - 1
         vc = abs(compliance_mV) * 1e-3
         series = self._k * self._rs
-        ra0, rb0 = self._skin_ohm(self._hydration(first))
+        r_hyd_a, r_span_a, inv_area_a, rd_a = (
+            self._r_hyd_a,
+            self._r_span_a,
+            self._inv_area_a,
+            self._rd_a,
+        )
+        r_hyd_b, r_span_b, inv_area_b, rd_b = (
+            self._r_hyd_b,
+            self._r_span_b,
+            self._inv_area_b,
+            self._rd_b,
+        )
+        h = self._hydration(first)
+        ra0 = (r_hyd_a + r_span_a * h) * inv_area_a
+        rb0 = (r_hyd_b + r_span_b * h) * inv_area_b
+        if rd_a:
+            ra0 = ra0 * rd_a / (ra0 + rd_a)
+        if rd_b:
+            rb0 = rb0 * rd_b / (rb0 + rd_b)
+        va, vb = self._v_a, self._v_b
         # The voltage moves monotonically from where the capacitors are towards the
         # quasi-static i·(series + ra + rb), which only falls as the skin hydrates: both
         # bounds within the compliance voltage (with a sliver for rounding) ⇒ regulated.
         bound = 0.9995 * vc
-        if abs(i * series + self._v_a + self._v_b) > bound or abs(i) * (series + ra0 + rb0) > bound:
+        if abs(i * series + va + vb) > bound or abs(i) * (series + ra0 + rb0) > bound:
             return None
-        ra1, rb1 = self._skin_ohm(self._hydration(last))
+        h = self._hydration(last)
+        ra1 = (r_hyd_a + r_span_a * h) * inv_area_a
+        rb1 = (r_hyd_b + r_span_b * h) * inv_area_b
+        if rd_a:
+            ra1 = ra1 * rd_a / (ra1 + rd_a)
+        if rd_b:
+            rb1 = rb1 * rd_b / (rb1 + rd_b)
         ea = math.exp(-TICK_S * ticks / (ra1 * self._cap_a))
         eb = math.exp(-TICK_S * ticks / (rb1 * self._cap_b))
-        self._v_a = i * ra1 + (self._v_a - i * ra1) * ea
-        self._v_b = i * rb1 + (self._v_b - i * rb1) * eb
-        v = i * series + self._v_a + self._v_b
+        va = i * ra1 + (va - i * ra1) * ea
+        vb = i * rb1 + (vb - i * rb1) * eb
+        self._v_a, self._v_b = va, vb
+        v = i * series + va + vb
         density = abs(i) * 1e3 * self._inv_small
         felt = abs(i) * 1e3 * self._inv_felt
-        acc_first = self._acc + self._alpha * (felt - self._acc)
-        first_sensation = self._sensation(felt, (felt - acc_first) / self._tau_eff)
-        self._acc = felt + (self._acc - felt) * (1.0 - self._alpha) ** ticks
-        rate = (felt - self._acc) / self._tau_eff
-        s = self._sensation(felt, rate)
+        alpha, tau_eff = self._alpha, self._tau_eff
+        rate_up, rate_down = self._rate_up, self._rate_down
+        level_term = math.pow(felt * self._level_gain, self._exponent)
+        acc = self._acc
+        acc_first = acc + alpha * (felt - acc)
+        rate = (felt - acc_first) / tau_eff
+        drive = level_term + (rate * rate_up if rate > 0 else -rate * rate_down)
+        first_sensation = 10.0 - 10.0 / (1.0 + drive)
+        acc = felt + (acc - felt) * (1.0 - alpha) ** ticks
+        self._acc = acc
+        rate = (felt - acc) / tau_eff
+        drive = level_term + (rate * rate_up if rate > 0 else -rate * rate_down)
+        s = 10.0 - 10.0 / (1.0 + drive)
         self.density_mA_cm2 = density
         self.felt_density_mA_cm2 = felt
         self.density_rate_mA_cm2_s = rate
@@ -616,7 +860,7 @@ class PatientLoad:
 
     def _advance_open(
         self, run: _Run, ticks: int, demand_uA: int, slope: float, compliance_mV: int
-    ) -> Stretch:
+    ) -> _Run:
         """An open circuit: nothing flows, the capacitors and the accommodation decay."""
         j = run.ticks
         span = ticks - j
@@ -659,7 +903,7 @@ class PatientLoad:
         slope: float,
         compliance_mV: int,
         stop_at_compliance: bool,
-    ) -> Stretch:
+    ) -> _Run:
         vc = run.compliance_V
         start = run.start_tick
         last_j = ticks - 1
@@ -671,6 +915,21 @@ class PatientLoad:
                 if limited_j > j0:
                     self._integrate(run, j0, limited_j - 1, demand_uA, slope)
                 j = limited_j
+                if self._ticks_inline():
+                    j = self._exact_ticks(
+                        run,
+                        j,
+                        min(ticks, limited_j + _SETTLE_TICKS),
+                        demand_uA,
+                        slope,
+                        compliance_mV,
+                        True,
+                    )
+                    if run.first_limited_tick is not None or j == ticks:
+                        return run.result(self._reading)
+                    return self._advance_quasi_static(
+                        run, j, ticks, demand_uA, slope, compliance_mV, stop_at_compliance
+                    )
                 while True:
                     demand = round(demand_uA + slope * j)
                     reading = self.drive(start + j, demand, compliance_mV)
@@ -743,26 +1002,98 @@ class PatientLoad:
         off_a = (self._v_a - before.va) * math.exp(-span_s / (before.ra * self._cap_a))
         off_b = (self._v_b - before.vb) * math.exp(-span_s / (before.rb * self._cap_b))
         state = before
+        # Per node: _steady_at (_current_at, _skin_ohm), _follow, _sensation and _Run.peak
+        # inline, with the same arithmetic (a long stretch's cost is this loop).
+        exp = math.exp
+        power_of = math.pow
+        start = run.start_tick
+        vc = run.compliance_V
+        step_A = slope * 1e-6
+        series = self._k * self._rs
+        tau_h = self._tau_h_ticks
+        r_hyd_a, r_span_a, inv_area_a, rd_a = (
+            self._r_hyd_a,
+            self._r_span_a,
+            self._inv_area_a,
+            self._rd_a,
+        )
+        r_hyd_b, r_span_b, inv_area_b, rd_b = (
+            self._r_hyd_b,
+            self._r_span_b,
+            self._inv_area_b,
+            self._rd_b,
+        )
+        cap_a, cap_b = self._cap_a, self._cap_b
+        inv_small, inv_felt, hot_a, hot_b = (
+            self._inv_small,
+            self._inv_felt,
+            self._hot_a,
+            self._hot_b,
+        )
+        alpha, tau_eff = self._alpha, self._tau_eff
+        level_gain, exponent = self._level_gain, self._exponent
+        rate_up, rate_down = self._rate_up, self._rate_down
+        run_density, run_sensation = run.peak_density, run.peak_sensation
         for index, node in enumerate(nodes):
-            state = self._steady_at(run, node, demand_uA, slope)
-            values.append(state.i)
-            current_mA = abs(state.i) * 1e3
-            peak_i = max(peak_i, abs(state.i))
-            density = current_mA * self._inv_small
-            felt = current_mA * self._inv_felt
-            if self._hot_a:
-                felt = max(felt, abs(state.va) * self._hot_a)
-            if self._hot_b:
-                felt = max(felt, abs(state.vb) * self._hot_b)
+            # _current_at(start + node, demand at node, vc, step)
+            tick = start + node
+            demand_A = (demand_uA + slope * node) * 1e-6
+            h = exp(-tick / tau_h) if tick > 0 else 1.0
+            ra = (r_hyd_a + r_span_a * h) * inv_area_a
+            rb = (r_hyd_b + r_span_b * h) * inv_area_b
+            if rd_a:
+                ra = ra * rd_a / (ra + rd_a)
+            if rd_b:
+                rb = rb * rd_b / (rb + rd_b)
+            ua = demand_A * ra
+            ub = demand_A * rb
+            if step_A:
+                ea = exp(-TICK_S / (ra * cap_a))
+                eb = exp(-TICK_S / (rb * cap_b))
+                ua -= step_A * ra * ea / (1.0 - ea)
+                ub -= step_A * rb * eb / (1.0 - eb)
+            needed = series * demand_A + ua + ub
+            if -vc <= needed <= vc:
+                state = _Steady(demand_A, ua, ub, ra, rb, False)
+            else:
+                i = math.copysign(vc / (series + ra + rb), demand_A)
+                state = _Steady(i, i * ra, i * rb, ra, rb, True)
+            i = state.i
+            values.append(i)
+            magnitude_A = abs(i)
+            current_mA = magnitude_A * 1e3
+            if magnitude_A > peak_i:
+                peak_i = magnitude_A
+            density = current_mA * inv_small
+            felt = current_mA * inv_felt
+            if hot_a:
+                spot = abs(state.va) * hot_a
+                if spot > felt:
+                    felt = spot
+            if hot_b:
+                spot = abs(state.vb) * hot_b
+                if spot > felt:
+                    felt = spot
             if index == 0:
                 # The first node is one tick after the last exact tick: the filter's own step.
-                acc = acc + self._alpha * (felt - acc)
+                acc = acc + alpha * (felt - acc)
             else:
-                acc = _follow(acc, previous_felt, felt, node - previous_node, self._tau_eff)
-            rate = (felt - acc) / self._tau_eff
-            run.peak(density, self._sensation(felt, rate))
+                # _follow(acc, previous_felt, felt, node - previous_node, tau_eff)
+                span_s = (node - previous_node) * TICK_S
+                lag = (felt - previous_felt) / span_s * tau_eff
+                acc = felt - lag + (acc - previous_felt + lag) * exp(-span_s / tau_eff)
+            rate = (felt - acc) / tau_eff
+            drive = power_of(felt * level_gain, exponent) + (
+                rate * rate_up if rate > 0 else -rate * rate_down
+            )
+            felt_now = 10.0 - 10.0 / (1.0 + drive)
+            if density > run_density:
+                run_density = density
+            if felt_now > run_sensation:
+                run_sensation = felt_now
             previous_felt = felt
             previous_node = node
+        run.peak_density, run.peak_sensation = run_density, run_sensation
         run.charge_A_ticks += _sum_over_ticks(nodes, values)
         run.peak_current_A = max(run.peak_current_A, peak_i)
         run.ticks = j1 + 1
@@ -778,6 +1109,11 @@ class PatientLoad:
         self.peak_sensation = max(self.peak_sensation, run.peak_sensation)
         self.peak_density_mA_cm2 = max(self.peak_density_mA_cm2, run.peak_density)
         return state
+
+
+#: ``PatientLoad.drive`` itself, bound once: anything else in its place (a subclass's, or one
+#: patched on the class or the instance to watch it) sees every tick (:meth:`_ticks_inline`).
+_PLAIN_DRIVE = PatientLoad.drive
 
 
 class _Steady(NamedTuple):
@@ -837,6 +1173,18 @@ def _follow(acc: float, felt_from: float, felt_to: float, span_ticks: float, tau
 class _Run:
     """What a stretch has delivered so far."""
 
+    __slots__ = (
+        "charge_A_ticks",
+        "compliance_V",
+        "first_limited_tick",
+        "peak_current_A",
+        "peak_density",
+        "peak_sensation",
+        "reading",
+        "start_tick",
+        "ticks",
+    )
+
     def __init__(self, start_tick: int, compliance_V: float) -> None:
         self.start_tick = start_tick
         self.compliance_V = compliance_V
@@ -846,6 +1194,7 @@ class _Run:
         self.peak_density = 0.0
         self.peak_sensation = 0.0
         self.first_limited_tick: int | None = None
+        self.reading = _NO_READING  # the last tick's, once the stretch has ended
 
     def add_tick(
         self, reading: LoadReading, demand_uA: int, density: float, sensation_now: float
@@ -863,9 +1212,14 @@ class _Run:
         self.peak_density = max(self.peak_density, density)
         self.peak_sensation = max(self.peak_sensation, sensation_now)
 
-    def result(self, reading: LoadReading) -> Stretch:
+    def result(self, reading: LoadReading) -> _Run:
+        """The stretch ends with this reading."""
+        self.reading = reading
+        return self
+
+    def stretch(self) -> Stretch:
         return Stretch(
-            reading=reading,
+            reading=self.reading,
             ticks=self.ticks,
             charge_uA_ms=self.charge_A_ticks * 1e6 * (TICK_S * 1e3),
             peak_current_uA=round(self.peak_current_A * 1e6),

@@ -34,6 +34,11 @@ PAIN_REACTION_TICKS = 1_000
 PAIN_REPEAT_TICKS = 5_000
 
 
+#: ``PatientLoad.advance`` itself, bound at import: a benchmark may swap the module's
+#: ``PatientLoad`` for a factory of watched loads (benchmarks/session_probe.py).
+_PLAIN_ADVANCE = PatientLoad.advance
+
+
 class _StretchingLoad:
     """The patient load as the firmware's fast path expects it (``firmware.SteadyLoad``):
     a stretch never crosses the patient's next scripted change, and it ends at the first tick
@@ -48,18 +53,30 @@ class _StretchingLoad:
     def advance(
         self, start_tick: int, ticks: int, demand_uA: int, compliance_mV: int
     ) -> LoadStretch:
-        nxt = self.load.patient.next_change_tick(start_tick)
-        span = ticks if nxt is None else max(1, min(ticks, nxt - start_tick))
+        nxt = self.load.next_change_tick(start_tick)
+        span = ticks
+        if nxt is not None and nxt - start_tick < ticks:
+            span = max(1, nxt - start_tick)
         if span == 1:
             return LoadStretch(1, self.load.drive(start_tick, demand_uA, compliance_mV))
         # With a limb out of the water nothing can flow until the script brings it back (the
         # span already ends there): one stretch, not a tick at a time while the firmware waits.
+        stop_at_compliance = not self.load.open_at(start_tick)
+        # A load whose ``advance`` is watched (a subclass's, or patched on the instance) gets
+        # every stretch through it; a plain one skips building the Stretch nobody reads here.
+        if getattr(self.load.advance, "__func__", None) is _PLAIN_ADVANCE:
+            # advance()'s own checks hold: the span ends before the script's next change, and
+            # a steady demand never changes sign.
+            run = self.load._advance_run(
+                start_tick, span, demand_uA, compliance_mV, 0.0, stop_at_compliance
+            )
+            return LoadStretch(run.ticks, run.reading)
         stretch = self.load.advance(
             start_tick,
             span,
             demand_uA,
             compliance_mV,
-            stop_at_compliance=not self.load.open_at(start_tick),
+            stop_at_compliance=stop_at_compliance,
         )
         return LoadStretch(stretch.ticks, stretch.reading)
 
