@@ -1394,15 +1394,15 @@ def test_every_lift_is_cut_early_and_never_hurts(
     target, ramping through the reversal), leaving it in 0.1–0.3 s.
 
     The issue asks for output below 0.5 mA within 10 ms of a lift, read as: of the limb being
-    out of the water (``test_lift_cut.py`` checks that over random lifts; the device
-    comparison measures it). Ionto is 80–250 ms *early*. Counted from the very first tick the
-    hand moves, no guard on the impedance could meet 10 ms: in the first 10 ms of a 0.3 s lift the impedance rises by 0.15%,
-    and the skin's capacitance hides even that from the voltage for a few ms more. So the
-    properties are: the current is below 0.5 mA in the tick after the impedance read at the
-    terminals rises above a session's own artefacts (the guard's allowed rise); that is long
-    before the hand is out; and the patient feels at most a little more than before the lift
-    (``LIFT_FELT_AT_MOST``), never pain unless they were already within that little of their
-    pain threshold.
+    out of the water (``test_lift_cut.py`` checks that over random lifts; the device comparison
+    measures it). Ionto is 80–250 ms *early*. Counted from the very first tick the hand moves,
+    no guard on the impedance could meet 10 ms: in the first 10 ms of a 0.3 s lift the impedance
+    rises by 0.15%, and the skin's capacitance hides even that from the voltage for a few ms
+    more. So the properties are: the current is below 0.5 mA in the tick after the impedance
+    read at the terminals rises above a session's own artefacts (the guard's allowed rise); that
+    is long before the hand is out; and the patient feels at most a little more than before the
+    lift (``LIFT_FELT_AT_MOST``), never pain unless they were already within that little of
+    their pain threshold.
     """
     _, plan, _ = build_plan(SessionRequest(seed=seed, minutes=1.0, waveform=waveform))
     patient = VirtualPatient.from_seed(seed, Region.PALMS, 34.0).lift(
