@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import Phase as Phase_
 from hypothesis import strategies as st
@@ -293,3 +294,17 @@ def test_a_current_the_skin_never_lets_through_still_ends_the_session() -> None:
     assert events.count("dose_short") == 2
     forward, reverse = outcome.record.delivered_mA_min()
     assert 0 < forward + reverse < outcome.planned_mA_min
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_a_short_session_doses_both_polarities(seed: int) -> None:
+    """A one-minute session: the reversed polarity's clock also holds the first polarity's
+    ramp down, so its time budget must too (else it ran out before its dose: 15.1 / 11.25
+    mA·min with a dose_short event for seed 3, before the fix)."""
+    outcome = run_session(SessionRequest(seed=seed, minutes=1.0))
+    forward, reverse = outcome.record.delivered_mA_min()
+    half = outcome.planned_mA_min / 2
+    assert outcome.state == "completed"
+    assert "dose_short" not in [e.code for e in outcome.record.events]
+    assert forward == pytest.approx(half, rel=0.02)
+    assert reverse == pytest.approx(half, rel=0.02)

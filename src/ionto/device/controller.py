@@ -572,9 +572,10 @@ class SessionController:
         done_by_dose = delivered + still_to_come >= planned
         # The phase's clock counts from its start, ramps and compliance-held climbs included:
         # a patient whose skin never lets the current reach the target still gets an end.
+        # After a reversal the clock also holds the ramp down of the polarity before it.
         phase_ms = self.link.tick - self._phase_started_tick
-        ramp_ms = round(1000 * self.plan.ramp_up_s)
-        out_of_time = phase_ms >= self._phase_time_budget_ms() + ramp_ms
+        ramp_s = self.plan.ramp_up_s + (self.plan.ramp_down_s if self.phase_index else 0.0)
+        out_of_time = phase_ms >= self._phase_time_budget_ms() + round(1000 * ramp_s)
         if not (done_by_dose or out_of_time):
             return
         if out_of_time and not done_by_dose:
