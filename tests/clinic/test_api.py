@@ -556,10 +556,15 @@ def test_reception_never_gets_clinical_notes_or_the_screening(
     assert reception.status_code == 200
     assert reception.data["clinical"] is None
     assert all(c["protocol"] is None and c["verdict"] is None for c in reception.data["courses"])
+    # Consent is recorded at the first visit, with the safety information: reception's role
+    # holds no permission on it, and its pages do not show it.
+    assert [c["given_by"] for c in nurse.data["consents"]] == [referral.patient.full_name]
+    assert reception.data["consents"] is None
     text = reception.content.decode()
     assert "Anxiety" not in text
     assert "screening" not in text
     assert "clinical_notes" not in text
+    assert "safety_items" not in text
 
 
 # --- Funding and the first visit ------------------------------------------------------------
@@ -669,13 +674,22 @@ def test_the_consultation_screens_the_facts(client: Client, clinic: Clinic) -> N
         client,
         "POST",
         f"/api/referrals/{referral.pk}/consultation",
-        {"facts": {**facts, "age_years": 20, "history": {"onset_age_years": 30}}},
+        {"facts": {**facts, "history": {"onset_age_years": 90}}},
         as_user="nurse",
     )
     assert (late_onset.status_code, fields_of(late_onset)) == (
         422,
         ["facts.history.onset_age_years"],
     )
+    # The age screened is the one on record: another age is refused, not screened.
+    younger = call(
+        client,
+        "POST",
+        f"/api/referrals/{referral.pk}/consultation",
+        {"facts": {**facts, "age_years": 20}},
+        as_user="nurse",
+    )
+    assert (younger.status_code, fields_of(younger)) == (422, ["facts.age_years"])
 
 
 def test_consent_needs_every_safety_point(client: Client, clinic: Clinic) -> None:
@@ -694,7 +708,7 @@ def test_consent_needs_every_safety_point(client: Client, clinic: Clinic) -> Non
         client, "POST", f"/api/referrals/{referral.pk}/consent", old_sheet, as_user="nurse"
     )
     assert (stale.status_code, fields_of(stale)) == (422, ["information_sheet_version"])
-    read = call(client, "GET", f"/api/referrals/{referral.pk}", as_user="reception")
+    read = call(client, "GET", f"/api/referrals/{referral.pk}", as_user="nurse")
     assert [c["id"] for c in read.data["consents"]] == [given.data["id"]]
 
 
@@ -829,8 +843,13 @@ def test_chairs_are_listed(client: Client) -> None:
 
 # --- Sessions and the verdict ---------------------------------------------------------------
 def test_a_session_is_prepared_only_with_every_check(client: Client, clinic: Clinic) -> None:
-    visit = Visit.objects.filter(course=clinic.finished.course, status="booked").first()
-    assert visit is not None
+    ahead = Visit.objects.filter(course=clinic.finished.course, status="booked").first()
+    assert ahead is not None
+    tz = timezone.get_current_timezone()
+    visit = workflow.book_visit(
+        clinic.finished.course,
+        starts_at=dt.datetime.combine(timezone.localdate(), dt.time(16), tz),
+    )
     chair = Chair.objects.get(name="Chair 1")
     checks = list(workflow.PRE_SESSION_CHECKS)
     body: dict[str, Any] = {"visit_id": visit.pk, "chair_id": chair.pk, "checklist": checks[1:]}
@@ -866,6 +885,28 @@ def test_a_session_is_prepared_only_with_every_check(client: Client, clinic: Cli
     assert ready.data["plan"]["current_mA"] == 10
     assert ready.data["given_by"] == "nurse"
     assert ready.data["visit_id"] == visit.pk
+    # A session is given on its visit's day, not days before it.
+    early = call(
+        client,
+        "POST",
+        "/api/sessions",
+        {**body, "visit_id": ahead.pk, "checklist": checks},
+        as_user="nurse",
+    )
+    assert (early.status_code, fields_of(early)) == (409, ["visit"])
+    missed = workflow.book_visit(
+        clinic.finished.course,
+        starts_at=dt.datetime.combine(timezone.localdate() - dt.timedelta(days=1), dt.time(9), tz),
+    )
+    late = call(
+        client,
+        "POST",
+        "/api/sessions",
+        {**body, "visit_id": missed.pk, "checklist": checks},
+        as_user="nurse",
+    )
+    assert (late.status_code, fields_of(late)) == (409, ["visit"])
+    assert not TreatmentSession.objects.filter(visit=missed).exists()
 
 
 def test_a_session_is_read_with_its_trace_since_a_sequence(client: Client, clinic: Clinic) -> None:

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 from test_api import Clinic, at, build_clinic, call, next_monday, referral_body
 
 from ionto.clinic import workflow
@@ -55,6 +56,16 @@ def _course(referral: Referral) -> int:
 def _visit_ahead(c: Clinic, n: int) -> int:
     rows = Visit.objects.filter(course_id=_course(own(c)), status="booked").order_by("starts_at")
     return rows[n].pk
+
+
+def _visit_today(c: Clinic) -> int:
+    """A visit booked today (a session is prepared at its visit's day)."""
+    starts = dt.datetime.combine(
+        timezone.localdate(), dt.time(16), tzinfo=timezone.get_current_timezone()
+    )
+    course = own(c).courses.order_by("id").first()
+    assert course is not None
+    return workflow.book_visit(course, starts_at=starts).pk
 
 
 def _chair_one(_c: Clinic) -> int:
@@ -175,7 +186,7 @@ WRITES: dict[str, Endpoint] = {
         lambda _: "/api/sessions",
         only(CLINICAL, 201),
         lambda c: {
-            "visit_id": _visit_ahead(c, 0),
+            "visit_id": _visit_today(c),
             "chair_id": _chair_one(c),
             "checklist": list(workflow.PRE_SESSION_CHECKS),
         },

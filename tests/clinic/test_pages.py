@@ -686,6 +686,28 @@ def test_booking_past_the_funded_sessions_is_refused(
     assert "funded sessions" in text(response)
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "9999-12-30", "0001-01-01"])
+def test_a_visit_at_the_ends_of_the_calendar_is_refused_not_a_crash(
+    client: Client, make_referral: Callable[..., Referral], day: str
+) -> None:
+    """A date typed with a slip of the finger: answered on the form, never a server error
+    (the frequency check counted a week past 9999-12-31)."""
+    referral = make_referral("planned")
+    course = referral.courses.order_by("id").first()
+    assert course is not None
+    (visit,) = book_days(course, timezone.localdate() + dt.timedelta(days=3), [0])
+    login(client, "nurse")
+    booked = client.post(f"/courses/{course.pk}/visits/", {"day": day, "time": "23:30"})
+    assert booked.status_code == 422
+    assert field_error(text(booked), "id_day")
+    moved = client.post(f"/visits/{visit.pk}/move/", {"day": day, "time": "10:00"})
+    assert moved.status_code == 422
+    assert field_error(text(moved), "id_day")
+    assert Visit.objects.filter(course=course).count() == 1
+    visit.refresh_from_db()
+    assert timezone.localdate(visit.starts_at) == timezone.localdate() + dt.timedelta(days=3)
+
+
 # --- Sessions and verdicts ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ started from the page, followed live and stopped through the API while a station
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +179,31 @@ def test_a_busy_chair_is_a_conflict(
     assert "busy" in field_error(text(response), "id_chair")
 
 
+@pytest.mark.parametrize("days", [-1, 2])
+def test_a_session_is_started_only_at_todays_visit(
+    make_referral: Callable[..., Referral], chair: Chair, days: int
+) -> None:
+    """Started at another day's visit, a session would be given on a day the frequency caps
+    were not checked for (a second treatment the same day): refused, nothing prepared, and
+    the visits page offers "Start session" only for today's visits."""
+    course = make_referral("planned").courses.order_by("pk").first()
+    assert course is not None
+    (today,) = book_days(course, timezone.localdate(), [0], chair)
+    (other,) = book_days(course, timezone.localdate() + dt.timedelta(days=days), [0], None)
+    client = login("nurse")
+    page = text(client.get(f"/courses/{course.pk}/visits/"))
+    assert f"/sessions/visit/{today.pk}/start/" in page
+    assert f"/sessions/visit/{other.pk}/start/" not in page
+    shown = client.get(f"/sessions/visit/{other.pk}/start/")
+    assert "its session is given on that day" in text(shown)
+    response = client.post(
+        f"/sessions/visit/{other.pk}/start/", {"chair": chair.pk, "checklist": CHECKS}
+    )
+    assert response.status_code == 409
+    assert "its session is given on that day" in text(response)
+    assert not TreatmentSession.objects.exists()
+
+
 def test_a_prepared_session_waits_ready_when_no_station_runs(visit: Visit) -> None:
     client = login("nurse")
     response = client.post(
@@ -194,6 +220,25 @@ def test_a_prepared_session_waits_ready_when_no_station_runs(visit: Visit) -> No
     # The start page of a visit that has its session leads to it.
     again = client.get(f"/sessions/visit/{visit.pk}/start/")
     assert again["Location"] == f"/sessions/{session.pk}/"
+
+
+def test_a_session_left_ready_is_withdrawn_from_its_page(visit: Visit) -> None:
+    client = login("nurse")
+    client.post(
+        f"/sessions/visit/{visit.pk}/start/", {"chair": visit.chair_id, "checklist": CHECKS}
+    )
+    session = TreatmentSession.objects.get()
+    page = text(client.get(f"/sessions/{session.pk}/"))
+    assert 'data-testid="withdraw-button"' in page
+    withdrawn = client.post(f"/sessions/{session.pk}/stop/")
+    assert withdrawn.status_code == 302
+    assert "withdrawn before it started" in text(client.get(withdrawn["Location"]))
+    session.refresh_from_db()
+    assert (session.status, session.visit_id, session.started_at) == ("stopped", None, None)
+    # The visit is free: its start page offers the form again (another chair, say).
+    again = client.get(f"/sessions/visit/{visit.pk}/start/")
+    assert again.status_code == 200
+    assert 'data-testid="start-session"' in text(again)
 
 
 # --- The live JSON ------------------------------------------------------------------------------
@@ -265,16 +310,21 @@ def test_orders_need_a_running_session_a_clinical_role_and_the_csrf_token(
     session = prepare(visit, chair, users)
     for order in ("stop", "pain"):
         url = f"/api/sessions/{session.pk}/{order}"
-        response = login("nurse").post(url)
-        assert response.status_code == 409
-        assert "not running" in response.json()["detail"][0]["message"]
+        if order == "pain":
+            response = login("nurse").post(url)
+            assert response.status_code == 409
+            assert "not running" in response.json()["detail"][0]["message"]
         assert login("reception").post(url).status_code == 403
         assert login("patient").post(url).status_code == 403
         assert login("nurse", csrf=True).post(url).status_code == 403  # no token
     response = login("nurse").post(f"/api/sessions/{session.pk}/start")
     assert response.status_code == 409
     assert "no stations are running" in response.json()["detail"][0]["message"]
-    # Without the page's script: the same refusal, said on the page.
+    # Stop on a session that never started withdraws it (see the test above); then it is
+    # not running: without the page's script, the refusal is said on the page.
+    withdrawn = login("nurse").post(f"/api/sessions/{session.pk}/stop")
+    assert withdrawn.status_code == 202
+    assert "Withdrawn" in withdrawn.json()["message"]
     page = login("nurse").post(f"/sessions/{session.pk}/stop/", follow=True)
     assert "Not stopped" in text(page)
 

@@ -184,20 +184,22 @@ def course_json(course: Course, user: User) -> dict[str, Any]:
 
 def referral_json(referral: Referral, user: User) -> dict[str, Any]:
     clinical = None
+    consents = None
     if sees_clinical(user):
         consultation = Consultation.objects.filter(referral=referral).first()
         clinical = {
             "clinical_notes": referral.clinical_notes,
             "consultation": consultation_json(consultation) if consultation else None,
         }
-    consents = referral.consents.order_by("recorded_at", "id")
+        # Consent is part of the first visit: reception's role holds no permission on it.
+        consents = [consent_json(c) for c in referral.consents.order_by("recorded_at", "id")]
     return {
         **referral_summary(referral),
         "hdss": referral.hdss,
         "generalised": referral.generalised,
         "treatments_tried": list(referral.treatments_tried),
         "funding": funding_json(_funding(referral)),
-        "consents": [consent_json(c) for c in consents],
+        "consents": consents,
         "courses": [course_json(c, user) for c in referral.courses.all()],
         "clinical": clinical,
     }

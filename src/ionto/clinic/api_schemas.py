@@ -426,7 +426,10 @@ class ReferralOut(ReferralSummary):
     generalised: bool
     treatments_tried: list[str]
     funding: FundingOut
-    consents: list[ConsentOut]
+    consents: list[ConsentOut] | None = Field(
+        description="Consent as recorded at the first visit; null for a role that sees no "
+        "clinical records (reception)."
+    )
     courses: list[CourseOut]
     clinical: ClinicalOut | None = Field(
         description="Clinical notes and the screening; null for a role that sees no clinical "

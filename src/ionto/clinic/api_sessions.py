@@ -236,15 +236,20 @@ def start(request: HttpRequest, session_id: SessionId) -> Status[dict[str, Any]]
 @router.post(
     "/{session_id}/stop",
     response=responses(202, StationOrderOut, WRITE_ERRORS),
-    summary="Stop a running session: the current ramps down to zero; it ends stopped",
+    summary="Stop a running session: the current ramps down to zero; it ends stopped. A "
+    "session still ready (not started) is withdrawn: its visit is free for another session",
 )
 def stop(request: HttpRequest, session_id: SessionId) -> Status[dict[str, Any]]:
     session = _operable(request, session_id)
     try:
-        stations.stop_session(session.pk)
+        done = stations.stop_session(session.pk)
     except stations.StationError as error:
         raise _refused(error) from None
-    return Status(202, _order_json(session, "Stopping: the current is ramping down to zero."))
+    if done == stations.WITHDRAWN:
+        message = "Withdrawn before it started: the visit is free for another session."
+    else:
+        message = "Stopping: the current is ramping down to zero."
+    return Status(202, _order_json(session, message))
 
 
 @router.post(

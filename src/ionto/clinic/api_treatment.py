@@ -103,6 +103,7 @@ def prepare_session(request: HttpRequest, payload: SessionPrepareIn) -> Status[d
     chair = Chair.objects.filter(pk=payload.chair_id).first()
     if chair is None:
         raise workflow.WorkflowError(f"no chair {payload.chair_id}", "chair_id")
+    workflow.check_visit_day(visit)  # prepared here to start now: today's visits only
     session = workflow.prepare_session(
         visit,
         chair=chair,

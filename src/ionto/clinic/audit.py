@@ -121,6 +121,16 @@ def _lock_head() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
 
 
+def lock_for_writing() -> None:
+    """Take, for the rest of the transaction, the lock every change of clinical data needs
+    anyway (the chain head's). Taken *before* a step checks the records, it makes the check
+    and the change one: a second request doing the same step at the same moment waits, then
+    sees the first one's change (on SQLite the IMMEDIATE transaction already does this)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_for_writing must run inside the change's transaction")
+    _lock_head()
+
+
 def record(instance: Audited, action: str) -> AuditEntry:
     """Append one entry for a change to ``instance``; call inside the change's transaction."""
     from ionto.clinic.models import AuditEntry

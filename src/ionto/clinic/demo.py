@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ionto.clinic import audit, letters, workflow
 from ionto.clinic.models import (
+    Audited,
     Chair,
     Course,
     Practice,
@@ -211,6 +212,14 @@ class _Builder:
     def at(self, offset: int, hour: int, minute: int = 0) -> dt.datetime:
         return dt.datetime.combine(self.day(offset), dt.time(hour, minute), tzinfo=self.tz)
 
+    @staticmethod
+    def backdate(record: Audited, stamp: str, when: dt.datetime) -> None:
+        """Date a step on the day the story puts it, not the seeding time: the workflow stamps
+        "now", and a first visit after the sessions it led to would make no sense. Saved
+        through ``Audited.save`` (audited like any correction), that one field only."""
+        setattr(record, stamp, when)
+        record.save(update_fields=[stamp])
+
     # --- people and places --------------------------------------------------------------------
     def staff(self) -> None:
         for username, role, given, family in DEMO_USERS:
@@ -291,13 +300,14 @@ class _Builder:
         self,
         referral: Referral,
         *,
+        on: int,
         onset: int = 12,
         generalised: bool = False,
         night_sweats: bool = False,
         notes: str = "",
     ) -> bool:
-        """The first visit: consultation, and — if eligible — consent and baseline measures.
-        Returns whether the patient is eligible."""
+        """The first visit, ``on`` days from today: consultation, and — if eligible — consent
+        and baseline measures. Returns whether the patient is eligible."""
         patient = referral.patient
         age = int(patient.age_years(self.today))
         facts = {
@@ -322,29 +332,46 @@ class _Builder:
         consultation = workflow.record_consultation(
             referral, facts=facts, history_notes=notes, user=self.users["nurse"]
         )
+        self.backdate(consultation, "seen_at", self.at(on, 9, 30))
         if not consultation.screening.get("eligible"):
             return False
         child = age < 16
-        workflow.record_consent(
+        consent = workflow.record_consent(
             referral,
             given_by=patient.guardian_name if child else patient.full_name,
             relationship="parent" if child else "self",
             safety_items=list(workflow.SAFETY_INFORMATION),
             user=self.users["nurse"],
         )
+        self.backdate(consent, "recorded_at", self.at(on, 9, 50))
         nurse = self.users["nurse"]
-        workflow.record_assessment(
-            referral, kind="hdss", timepoint="baseline", score=referral.hdss, user=nurse
-        )
+        measures = [
+            workflow.record_assessment(
+                referral, kind="hdss", timepoint="baseline", score=referral.hdss, user=nurse
+            )
+        ]
         if age >= 16:
             answers = [2, 2, 1, 2, 1, 1, 2, 1, 1, 1]
-            workflow.record_assessment(
-                referral, kind="dlqi", timepoint="baseline", answers=answers, user=nurse
+            measures.append(
+                workflow.record_assessment(
+                    referral, kind="dlqi", timepoint="baseline", answers=answers, user=nurse
+                )
             )
-        workflow.record_assessment(
-            referral, kind="gravimetry", timepoint="baseline", score=85.0, user=nurse
+        measures.append(
+            workflow.record_assessment(
+                referral, kind="gravimetry", timepoint="baseline", score=85.0, user=nurse
+            )
         )
+        for measure in measures:
+            self.backdate(measure, "recorded_at", self.at(on, 10, 0))
         return True
+
+    def plan(self, referral: Referral, *, on: int, solution: str = "tap_water") -> list[Course]:
+        """The courses planned ``on`` days from today (the first visit's day, or a verdict's)."""
+        courses = workflow.plan_courses(referral, solution=solution)
+        for course in courses:
+            self.backdate(course, "created_at", self.at(on, 10, 15))
+        return courses
 
     def book(self, course: Course, offsets: Sequence[int], *, hour: int, chair: int) -> list[Visit]:
         return [
@@ -377,26 +404,35 @@ class _Builder:
             )
             self.sessions += 1
 
-    def follow_up(self, referral: Referral, *, hdss: int) -> None:
+    def follow_up(self, referral: Referral, *, hdss: int, on: int) -> None:
         nurse = self.users["nurse"]
-        workflow.record_assessment(
-            referral, kind="hdss", timepoint="followup", score=hdss, user=nurse
-        )
+        measures = [
+            workflow.record_assessment(
+                referral, kind="hdss", timepoint="followup", score=hdss, user=nurse
+            )
+        ]
         if referral.patient.age_years(self.today) >= 16:
             answers = (
                 [1, 0, 0, 1, 0, 0, 1, 0, 0, 0] if hdss <= 2 else [2, 2, 1, 2, 1, 1, 2, 1, 1, 1]
             )
-            workflow.record_assessment(
-                referral, kind="dlqi", timepoint="followup", answers=answers, user=nurse
+            measures.append(
+                workflow.record_assessment(
+                    referral, kind="dlqi", timepoint="followup", answers=answers, user=nurse
+                )
             )
+        for measure in measures:
+            self.backdate(measure, "recorded_at", self.at(on, 11, 0))
 
-    def judge(self, referral: Referral, *, hdss: int, notes: str = "") -> bool:
-        """Verdicts on every open course; True when every course of the referral has one."""
+    def judge(self, referral: Referral, *, hdss: int, on: int, notes: str = "") -> bool:
+        """Verdicts, ``on`` days from today, on every open course; True when every course of
+        the referral has one."""
         for course in referral.courses.all():
             if not hasattr(course, "verdict"):
-                workflow.judge_course(
+                verdict = workflow.judge_course(
                     course, followup_hdss=hdss, notes=notes, user=self.users["clinician"]
                 )
+                if verdict.pk is not None:  # "continue" is shown, not kept
+                    self.backdate(verdict, "decided_at", self.at(on, 11, 30))
         return not letters.missing_verdicts(referral)
 
 
@@ -445,8 +481,8 @@ def _build(b: _Builder) -> None:
         hdss=4,
     )
     b.fund(starting, decided=-28)
-    b.screen(starting)
-    (course,) = workflow.plan_courses(starting)
+    b.screen(starting, on=-14)
+    (course,) = b.plan(starting, on=-14)
     b.book(course, [0, 2, 4, 7], hour=9, chair=2)
     # 5. In course — the "patient" login: sessions given, one today, more booked ahead.
     sophie = b.refer(
@@ -457,8 +493,8 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(sophie, decided=-35)
-    b.screen(sophie)
-    (course,) = workflow.plan_courses(sophie)
+    b.screen(sophie, on=-21)
+    (course,) = b.plan(sophie, on=-21)
     b.give(b.book(course, [-9, -7, -4, -2], hour=10, chair=0))
     b.book(course, [0], hour=11, chair=0)
     b.book(course, [2, 4, 7], hour=11, chair=0)
@@ -475,8 +511,8 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(james, decided=-30)
-    b.screen(james)
-    (course,) = workflow.plan_courses(james)
+    b.screen(james, on=-12)
+    (course,) = b.plan(james, on=-12)
     b.give(b.book(course, [-5, -3], hour=14, chair=1))
     b.book(course, [0], hour=9, chair=1)
     b.book(course, [2, 5], hour=14, chair=1)
@@ -489,8 +525,8 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(aisha, decided=-55)
-    b.screen(aisha)
-    (course,) = workflow.plan_courses(aisha)
+    b.screen(aisha, on=-28)
+    (course,) = b.plan(aisha, on=-28)
     b.give(b.book(course, [-17, -14, -12, -10], hour=15, chair=2))
     # 8. Discharged with letters: it works, home plan weekly.
     thomas = b.refer(
@@ -501,11 +537,12 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(thomas, decided=-75)
-    b.screen(thomas)
-    (course,) = workflow.plan_courses(thomas)
+    b.screen(thomas, on=-54)
+    (course,) = b.plan(thomas, on=-54)
     b.give(b.book(course, [-40, -38, -35, -33], hour=10, chair=1), side_effects={2: ["dryness"]})
-    b.follow_up(thomas, hdss=1)
-    if b.judge(thomas, hdss=1, notes="Dry within four sessions; happy to continue at home."):
+    b.follow_up(thomas, hdss=1, on=-26)
+    notes = "Dry within four sessions; happy to continue at home."
+    if b.judge(thomas, hdss=1, on=-26, notes=notes):
         letters.write_letters(thomas, b.users["nurse"])
     # 9. Escalation: tap water tolerated but no change after a month → glycopyrronium.
     emily = b.refer(
@@ -516,11 +553,11 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(emily, decided=-70, glycopyrronium=True)
-    b.screen(emily)
-    (course,) = workflow.plan_courses(emily)
+    b.screen(emily, on=-50)
+    (course,) = b.plan(emily, on=-50)
     b.give(b.book(course, [-40, -31, -21, -12], hour=16, chair=0))
-    b.judge(emily, hdss=3, notes="No change after a month of tap water; tolerated well.")
-    glyco = workflow.plan_courses(emily, solution="glycopyrronium")
+    b.judge(emily, hdss=3, on=-11, notes="No change after a month of tap water; tolerated well.")
+    glyco = b.plan(emily, on=-10, solution="glycopyrronium")
     b.give(b.book(glyco[0], [-5], hour=16, chair=0))
     b.book(glyco[0], [2, 9], hour=16, chair=2)
     # 10. A child, with a parent: pulsed current, works, letters to the parent.
@@ -532,11 +569,11 @@ def _build(b: _Builder) -> None:
         hdss=3,
     )
     b.fund(lily, decided=-70)
-    b.screen(lily, onset=7)
-    (course,) = workflow.plan_courses(lily)
+    b.screen(lily, on=-56, onset=7)
+    (course,) = b.plan(lily, on=-56)
     b.give(b.book(course, [-45, -43, -40, -38], hour=13, chair=2))
-    b.follow_up(lily, hdss=1)
-    if b.judge(lily, hdss=1, notes="Much drier at school; parent will treat at home."):
+    b.follow_up(lily, hdss=1, on=-30)
+    if b.judge(lily, hdss=1, on=-30, notes="Much drier at school; parent will treat at home."):
         letters.write_letters(lily, b.users["nurse"])
     # 11. Generalised hyperhidrosis: hands and armpits treated; verdicts given, letters to write.
     ryan = b.refer(
@@ -549,13 +586,13 @@ def _build(b: _Builder) -> None:
         notes="Sweats over much of the body since his teens; no night sweats.",
     )
     b.fund(ryan, decided=-60)
-    b.screen(ryan, generalised=True, notes="Generalised since age 13; thyroid normal.")
-    palms, axillae = sorted(workflow.plan_courses(ryan), key=lambda c: c.region != "palms")
+    b.screen(ryan, on=-44, generalised=True, notes="Generalised since age 13; thyroid normal.")
+    palms, axillae = sorted(b.plan(ryan, on=-44), key=lambda c: c.region != "palms")
     b.give(b.book(palms, [-30, -28, -26], hour=9, chair=2))
     # One sitting treats both regions: the same days, one after the other.
     b.give(b.book(axillae, [-30, -28, -26], hour=10, chair=2))
-    b.follow_up(ryan, hdss=2)
-    b.judge(ryan, hdss=2)
+    b.follow_up(ryan, hdss=2, on=-12)
+    b.judge(ryan, hdss=2, on=-12)
     # 12. Not suitable: late onset with night sweats — a possible secondary cause.
     margaret = b.refer(
         p("Margaret", "Hall", dt.date(1962, 5, 27), "female"),
@@ -567,6 +604,7 @@ def _build(b: _Builder) -> None:
     b.fund(margaret, decided=-10)
     b.screen(
         margaret,
+        on=-3,
         onset=60,
         night_sweats=True,
         notes="Onset at 60 with night sweats: referred back to the GP for a cause.",

@@ -626,17 +626,61 @@ def _running_station(session_id: int) -> Station | None:
 def start_session(session_id: int) -> Station:
     """Hand a ``ready`` session to its chair's station, which starts it as soon as the
     caller's transaction is committed. StationError (409) says why it cannot."""
-    session = TreatmentSession.objects.select_related("chair").get(pk=session_id)
+    session = TreatmentSession.objects.select_related(
+        "chair", "visit", "course__referral__patient"
+    ).get(pk=session_id)
     if session.status != SessionStatus.READY:
         raise StationError(f"the session is {session.status}: only a ready session can start")
+    try:
+        # Prepared earlier: what allowed it then must still hold now, on the visit's day.
+        workflow.check_session_start(session)
+    except workflow.WorkflowError as refusal:
+        raise StationError(refusal.message) from None
     station = _station_of(session.chair)
     station.submit(session_id)
     return station
 
 
-def stop_session(session_id: int) -> None:
-    """The nurse presses stop: the station ramps the current down; the session ends stopped."""
+#: What :func:`stop_session` did.
+STOPPING = "stopping"
+WITHDRAWN = "withdrawn"
+
+
+def stop_session(session_id: int) -> str:
+    """The nurse presses stop: the station ramps the current down; the session ends stopped
+    (:data:`STOPPING`). A session still ready and on no station (its device did not answer,
+    or it was prepared on the wrong chair) is withdrawn (:data:`WITHDRAWN`): it ends stopped
+    without having started, and lets go of its chair and its visit, at which the patient's
+    session can then be prepared again."""
+    if _running_station(session_id) is None and _withdraw(session_id):
+        return WITHDRAWN
     _order(session_id, "stop")
+    return STOPPING
+
+
+def _withdraw(session_id: int) -> bool:
+    # The row lock first, then the save (the audit chain's lock): the order a station's
+    # thread takes them in, so that the two never wait for each other.
+    with transaction.atomic():
+        session = TreatmentSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or session.status != SessionStatus.READY:
+            return False
+        if _running_station(session_id) is not None:  # handed to a station meanwhile
+            return False
+        visit = session.visit
+        when = f" of {timezone.localtime(visit.starts_at):%d %B %Y, %H:%M}" if visit else ""
+        SessionEventRow.objects.create(
+            session=session,
+            t_s=0.0,
+            code="withdrawn",
+            text=f"Withdrawn before it started: the visit{when} is free for another session.",
+        )
+        session.status = SessionStatus.STOPPED
+        session.ended_at = timezone.now()
+        session.visit = None
+        session.save()
+        workflow.refresh_stage(session.course.referral)
+    return True
 
 
 def report_pain(session_id: int) -> None:

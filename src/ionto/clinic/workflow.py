@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ionto.clinic import audit
 from ionto.clinic.models import (
     INFORMATION_SHEET_VERSION,
     Assessment,
@@ -69,6 +71,14 @@ def _conflict(message: str, field: str = "") -> WorkflowError:
     return WorkflowError(message, field, status=409)
 
 
+def _one_at_a_time() -> None:
+    """Every step below checks the records, then changes them: two requests taking the same
+    step at the same moment (a double click, two nurses) must not both pass the check. The
+    lock is the audit chain's, which the change would take anyway; taken first, the second
+    request waits for the first to commit and then checks what it saved."""
+    audit.lock_for_writing()
+
+
 # --- Safety information and the pre-session checklist -----------------------------------------
 #: What the nurse explains before consent (clinical-reference §4 "Safety"; NHS patient
 #: information leaflets on tap-water iontophoresis). Code → text shown and printed.
@@ -110,15 +120,23 @@ class PatientDetails:
     guardian_name: str = ""
 
 
+#: The oldest age the therapy core screens (CONTRACT.md, ``ionto screen``'s ``age_years``).
+MAX_AGE_YEARS = 130
+
+
 def normalise_nhs_number(value: str | None) -> str | None:
     """Digits only, or None; a number that is not 10 digits with a valid check digit is
     refused (NHS Data Dictionary, "NHS Number": modulus 11)."""
     if value is None:
         return None
-    digits = "".join(ch for ch in value if not ch.isspace())
+    # Digits of other scripts (full-width, Arabic-Indic: pasted from another system) are the
+    # same number: stored as typed, they would slip past the duplicate check.
+    digits = "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in value if not ch.isspace()
+    )
     if not digits:
         return None
-    if len(digits) != 10 or not digits.isdigit():
+    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):
         raise WorkflowError("an NHS number has 10 digits", "patient.nhs_number")
     total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
@@ -177,6 +195,7 @@ def create_referral(
     ``existing_patient`` names them, a probable duplicate refuses the referral (409) with the
     matching record named, so that reception can attach it to the right person, or say
     ``not_a_duplicate`` after checking (the same NHS number is always the same person)."""
+    _one_at_a_time()
     sites = _check_sites(sites)
     if not 1 <= hdss <= 4:
         raise WorkflowError("HDSS is 1 to 4", "hdss")
@@ -184,6 +203,11 @@ def create_referral(
         raise WorkflowError("a referral cannot be received in the future", "received_on")
     if patient.date_of_birth > received_on:
         raise WorkflowError("date of birth is after the referral", "patient.date_of_birth")
+    if (received_on - patient.date_of_birth).days / 365.25 > MAX_AGE_YEARS:
+        # The screening takes ages up to 130 (CONTRACT.md): a typing slip, caught here.
+        raise WorkflowError(
+            f"date of birth is more than {MAX_AGE_YEARS} years ago", "patient.date_of_birth"
+        )
     nhs = normalise_nhs_number(patient.nhs_number)
     details = PatientDetails(**{**patient.__dict__, "nhs_number": nhs})
     if existing_patient is None:
@@ -240,6 +264,7 @@ def decide_funding(
 ) -> FundingRequest:
     """Record the funding decision. Approval names how many sessions and which solutions;
     a decline says why. A decision is final once sessions have been booked against it."""
+    _one_at_a_time()
     funding = FundingRequest.objects.select_for_update().get(referral=referral)
     if status not in {FundingStatus.APPROVED, FundingStatus.DECLINED}:
         raise WorkflowError("the decision is 'approved' or 'declined'", "status")
@@ -314,9 +339,16 @@ def record_consultation(
     user: User | None = None,
 ) -> Consultation:
     """The first visit's consultation: screen the facts with the therapy core and keep both.
-    A repeat consultation (facts corrected) replaces the screening, before any course."""
+    A repeat consultation (facts corrected, a contraindication found) replaces the screening
+    until treatment starts; the protocols of courses already planned follow it, and a region
+    it no longer allows gets no session (:func:`check_may_treat`).
+
+    The age screened is the patient's on record today: the therapy core's limits and its
+    minimum age go by it, so an age typed in the facts may only round it (whole years)."""
+    _one_at_a_time()
     if referral.courses.filter(sessions__isnull=False).exists():
         raise _conflict("treatment has started: the screening can no longer change", "facts")
+    facts = {**facts, "age_years": _age_screened(referral.patient, facts.get("age_years"))}
     screening = screen_facts(facts)
     consultation, _ = Consultation.objects.update_or_create(
         referral=referral,
@@ -328,8 +360,39 @@ def record_consultation(
             "seen_at": timezone.now(),
         },
     )
+    for course in referral.courses.all():
+        answer = _screen_course(facts, course)
+        if answer["allowed"] and answer["protocol"] and answer["protocol"] != course.protocol:
+            course.protocol = answer["protocol"]
+            course.save()
     refresh_stage(referral)
     return consultation
+
+
+def _age_screened(patient: Patient, given: Any) -> float:
+    """The patient's age today, as screened; an age given that is not it (to within the
+    rounding of whole years) is refused rather than screened."""
+    age = round(patient.age_years(timezone.localdate()), 2)
+    if given is not None:
+        try:
+            off = abs(float(given) - age)
+        except (TypeError, ValueError):
+            off = float("inf")
+        if not off < 1:
+            raise WorkflowError(
+                f"the patient is {int(age)} on record (born {patient.date_of_birth:%d %B %Y}): "
+                "the screening goes by that age",
+                "facts.age_years",
+            )
+    return age
+
+
+def _screen_course(facts: dict[str, Any], course: Course) -> dict[str, Any]:
+    """The screening's answer for a course's region with the course's solution."""
+    answer: dict[str, Any] | None = screen_facts({**facts, "solution": course.solution})[
+        "regions"
+    ].get(course.region)
+    return answer or {"allowed": False, "reasons": [], "protocol": None}
 
 
 @transaction.atomic
@@ -344,6 +407,7 @@ def record_consent(
 ) -> Consent:
     """Consent, once every point of the safety information was explained. A child's consent
     is given by a parent or guardian (GMC, "0–18 years"; therapy.regions child = under 16)."""
+    _one_at_a_time()
     items = list(dict.fromkeys(safety_items))
     missing = [code for code in SAFETY_INFORMATION if code not in items]
     if missing:
@@ -406,6 +470,7 @@ def record_assessment(
 ) -> Assessment:
     """One outcome measure. DLQI may be given as its 10 answers (0–3 each; the score is their
     sum, Finlay & Khan 1994) or as the score."""
+    _one_at_a_time()
     if kind not in AssessmentKind.values:
         raise WorkflowError(f"{kind!r} is not a measure", "kind")
     if timepoint not in Timepoint.values:
@@ -449,6 +514,13 @@ def plan_courses(referral: Referral, *, solution: str = Solution.TAP_WATER) -> l
     Needs approved funding for the solution, a consultation that found the patient eligible
     and consent. The funded sessions are the course's length (clinical-reference §1: up to 10
     in 3–4 weeks)."""
+    _one_at_a_time()
+    if referral.letters.exists():
+        raise _conflict(
+            "the patient was discharged (the letters are written): a new course needs a new "
+            "referral",
+            "referral",
+        )
     funding = require_funding(referral)
     if solution not in funding.solutions_funded:
         raise _conflict(f"{solution.replace('_', ' ')} is not funded for this referral", "solution")
@@ -517,6 +589,10 @@ def _sittings(
     return sittings
 
 
+#: How far ahead a visit may be booked (days): a course lasts weeks.
+MAX_DAYS_AHEAD = 366
+
+
 @transaction.atomic
 def book_visit(
     course: Course,
@@ -528,6 +604,10 @@ def book_visit(
     """Book a visit, or move ``visit``: refused before funding, past the funded sessions, on
     a chair out of service or already taken, or against a frequency cap (≤ 1 a day,
     ≤ 5 in 7 days, glycopyrronium ≥ 7 days apart; therapy.frequency)."""
+    _one_at_a_time()
+    course.refresh_from_db()
+    if visit is not None:
+        visit.refresh_from_db()
     referral = course.referral
     funding = require_funding(referral)
     if course.solution not in funding.solutions_funded:
@@ -538,16 +618,24 @@ def book_visit(
         starts_at = timezone.make_aware(starts_at)
     if funding.decided_on and timezone.localdate(starts_at) < funding.decided_on:
         raise WorkflowError("a visit cannot come before funding was approved", "starts_at")
+    last_day = timezone.localdate() + dt.timedelta(days=MAX_DAYS_AHEAD)
+    if timezone.localdate(starts_at) > last_day:
+        # A course lasts weeks: a date further off is a slip of the finger (and the
+        # frequency caps cannot count a week past the end of the calendar).
+        raise WorkflowError(
+            f"a visit is booked at most a year ahead (by {last_day:%d %B %Y})", "starts_at"
+        )
     live = course.visits.filter(status__in=[VisitStatus.BOOKED, VisitStatus.ATTENDED])
+    # What is funded now: the funding may have been decided again, for fewer sessions, after
+    # the course was planned (a decision is final only once visits are booked).
+    funded = min(course.sessions_planned, funding.sessions_funded or course.sessions_planned)
     if visit is not None:
         if visit.status != VisitStatus.BOOKED:
             raise _conflict(f"the visit is {visit.get_status_display()}: book a new one", "visit")
         if TreatmentSession.objects.filter(visit=visit).exists():
             raise _conflict("a session was given at this visit: it cannot move", "visit")
-    if visit is None and live.count() >= course.sessions_planned:
-        raise _conflict(
-            f"all {course.sessions_planned} funded sessions of this course are booked", "course"
-        )
+    if visit is None and live.count() >= funded:
+        raise _conflict(f"all {funded} funded sessions of this course are booked", "course")
     if chair is not None:
         if not chair.in_service:
             raise _conflict(f"{chair.name} is out of service", "chair")
@@ -585,6 +673,8 @@ def book_visit(
 
 @transaction.atomic
 def cancel_visit(visit: Visit, *, did_not_attend: bool = False) -> Visit:
+    _one_at_a_time()
+    visit.refresh_from_db()
     if visit.status != VisitStatus.BOOKED:
         raise _conflict(f"the visit is {visit.status}, not booked", "status")
     if TreatmentSession.objects.filter(visit=visit).exists():
@@ -616,6 +706,67 @@ def session_plan(course: Course) -> dict[str, Any]:
     }
 
 
+def check_may_treat(course: Course) -> None:
+    """What must still hold, whenever a session of a course is prepared or started, for the
+    patient to be treated: the funding approved for the course's solution, consent given and
+    not withdrawn, the course not over (a verdict ends it), and the latest screening (the
+    consultation may be repeated after the course was planned) still finding the patient
+    eligible and the region allowed with this solution. 409 saying which does not."""
+    referral = course.referral
+    funding = require_funding(referral)
+    if course.solution not in funding.solutions_funded:
+        raise _conflict(f"{course.solution.replace('_', ' ')} is not funded", "course")
+    if not has_consent(referral):
+        raise _conflict("no consent on record", "consent")
+    if course.status in {CourseStatus.FINISHED, CourseStatus.STOPPED}:
+        raise _conflict(f"the course is {course.status}: no more sessions are given", "course")
+    consultation = Consultation.objects.filter(referral=referral).first()
+    if consultation is None:
+        raise _conflict("the patient has not been screened", "consultation")
+    if not consultation.screening.get("eligible"):
+        raise _conflict(
+            "the latest screening did not find the patient eligible: no session is given",
+            "consultation",
+        )
+    # Screened again as the patient is today (the age too: the limits and the minimum age
+    # go by it), with the course's solution.
+    age = round(referral.patient.age_years(timezone.localdate()), 2)
+    answer = _screen_course({**consultation.facts, "age_years": age}, course)
+    if not answer["allowed"]:
+        why = "; ".join(str(r.get("text", "")) for r in answer.get("reasons", []))
+        region = course.region.replace("_", " ")
+        raise _conflict(
+            f"the latest screening does not allow treating the {region}"
+            + (f": {why}" if why else ""),
+            "consultation",
+        )
+
+
+def check_visit_day(visit: Visit | None) -> None:
+    """A session is given on its visit's day: the day the frequency caps were checked for.
+    The pages and the API check it before preparing a session to start now."""
+    if visit is None:
+        return
+    day = timezone.localdate(visit.starts_at)
+    if day != timezone.localdate():
+        raise _conflict(
+            f"this visit is booked for {day:%A %d %B %Y}: its session is given on that day "
+            "(the limits on how often treatment is given were checked for it)",
+            "visit",
+        )
+
+
+def check_session_start(session: TreatmentSession) -> None:
+    """Just before a prepared session is handed to its station: it is ready, everything of
+    :func:`check_may_treat` still holds, and its visit is today (a session prepared another
+    day, or left ready overnight, would give a second treatment on a day or one no cap was
+    checked for). 409 saying why not."""
+    if session.status != SessionStatus.READY:
+        raise _conflict(f"the session is {session.status}: only a ready session can start")
+    check_may_treat(session.course)
+    check_visit_day(session.visit)
+
+
 @transaction.atomic
 def prepare_session(
     visit: Visit,
@@ -626,14 +777,21 @@ def prepare_session(
     user: User | None = None,
 ) -> TreatmentSession:
     """A session ready to start on a station: every pre-session check ticked, consent given,
-    the chair free. The nurse may lower the current (never raise it above the protocol's)."""
-    course = visit.course
+    the chair free. The nurse may lower the current (never raise it above the protocol's).
+
+    Refused (409) when the patient may no longer be treated (:func:`check_may_treat`) and for
+    a visit on a later day. A past visit is allowed: a session given on the day and recorded
+    afterwards (the station refuses to *start* a session on any other day than its visit's:
+    :func:`check_session_start`)."""
+    _one_at_a_time()
+    visit.refresh_from_db()
+    course = Course.objects.select_related("referral__patient").get(pk=visit.course_id)
     referral = course.referral
-    require_funding(referral)
-    if not has_consent(referral):
-        raise _conflict("no consent on record", "consent")
+    check_may_treat(course)
     if visit.status != VisitStatus.BOOKED:
         raise _conflict(f"the visit is {visit.status}", "visit")
+    if timezone.localdate(visit.starts_at) > timezone.localdate():
+        check_visit_day(visit)
     if TreatmentSession.objects.filter(visit=visit).exists():
         raise _conflict("this visit already has a session", "visit")
     ticked = list(dict.fromkeys(checklist))
@@ -645,8 +803,15 @@ def prepare_session(
         raise WorkflowError("unknown check: " + ", ".join(unknown), "checklist")
     if not chair.in_service:
         raise _conflict(f"{chair.name} is out of service", "chair")
-    busy = TreatmentSession.objects.filter(
-        chair=chair, status__in=[SessionStatus.READY, SessionStatus.RUNNING]
+    # A session left ready at an earlier day's visit can never start (check_session_start):
+    # it does not hold the chair.
+    today_starts = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+    busy = TreatmentSession.objects.filter(chair=chair).filter(
+        Q(status=SessionStatus.RUNNING)
+        | (
+            Q(status=SessionStatus.READY)
+            & (Q(visit__isnull=True) | Q(visit__starts_at__gte=today_starts))
+        )
     )
     if busy.exists():
         raise _conflict(f"{chair.name} is busy with another session", "chair")
@@ -682,6 +847,8 @@ def record_after_session(
     notes: str = "",
 ) -> TreatmentSession:
     """The nurse's record after a session: how it felt (0–10), side effects, notes."""
+    _one_at_a_time()
+    session.refresh_from_db()
     if not session.finished:
         raise _conflict("the session has not finished", "status")
     if sensation_score is not None and not 0 <= sensation_score <= 10:
@@ -771,12 +938,27 @@ def judge_course(
     """
     from ionto.contract.verdict import verdict_json
 
-    if hasattr(course, "verdict"):
+    _one_at_a_time()
+    course.refresh_from_db()
+    if Verdict.objects.filter(course=course).exists():
         raise _conflict("this course already has its verdict", "course")
     if not 1 <= followup_hdss <= 4:
         raise WorkflowError("HDSS is 1 to 4", "followup_hdss")
     if not course.sessions.filter(started_at__isnull=False).exists():
         raise _conflict("no session was given in this course yet", "course")
+    # A session running (or ready to start today) would be judged as not completed, and the
+    # course would be over while the patient is being treated.
+    today_starts = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+    under_way = course.sessions.filter(
+        Q(status=SessionStatus.RUNNING)
+        | (Q(status=SessionStatus.READY) & Q(visit__starts_at__gte=today_starts))
+    )
+    if under_way.exists():
+        raise _conflict(
+            "a session of this course is under way or ready to start: give the verdict when "
+            "it has ended",
+            "course",
+        )
     try:
         result = verdict_json(json.dumps(course_record(course, followup_hdss)).encode())
     except InputError as error:
@@ -794,6 +976,10 @@ def judge_course(
     verdict.save()
     course.status = CourseStatus.FINISHED
     course.save()
+    # The course is over: the visits still booked for it are freed (their chairs too).
+    for visit in course.visits.filter(status=VisitStatus.BOOKED, session__isnull=True):
+        visit.status = VisitStatus.CANCELLED
+        visit.save()
     refresh_stage(course.referral)
     return verdict
 

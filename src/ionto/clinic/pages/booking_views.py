@@ -61,6 +61,8 @@ def _visits_context(
         "form": form,
         "clinical": clinical,
         "course_open": course.status in {CourseStatus.PLANNED, CourseStatus.ACTIVE},
+        # A session is started at today's visits only (workflow.check_visit_day).
+        "today": timezone.localdate(),
         "can_book": roles.is_staff_role(request.user) and request.user.has_perm("clinic.add_visit"),
         "can_change": roles.is_staff_role(request.user)
         and request.user.has_perm("clinic.change_visit"),

@@ -52,18 +52,19 @@ from ionto.clinic.pages.forms import (
 from ionto.therapy import outcomes
 from ionto.therapy.vocabulary import NextStep, Solution
 
-#: What the clinic does next, by stage (shown at the top of the record).
+#: What the clinic does next, by stage (shown at the top of the record, after the stage's own
+#: tag: so it does not say the stage again).
 NEXT_ACTION: dict[str, str] = {
-    Stage.WAITING_FUNDING: "Waiting for the funding decision.",
-    Stage.DECLINED: "Funding was declined: nothing can be booked.",
-    Stage.WAITING_FIRST_VISIT: "Next: the first visit — consultation, safety information and "
+    Stage.WAITING_FUNDING: "Next: record the funding decision when it arrives.",
+    Stage.DECLINED: "Nothing can be booked: let the GP and the patient know.",
+    Stage.WAITING_FIRST_VISIT: "Next: consultation and screening, safety information and "
     "consent, baseline measures.",
-    Stage.WAITING_TO_START: "Next: plan the course and book the treatment visits.",
-    Stage.IN_COURSE: "In course: treatment visits are booked.",
+    Stage.WAITING_TO_START: "Next: plan the course, book the visits, give the first session.",
+    Stage.IN_COURSE: "Next: the visits booked, then follow-up measures and the verdict.",
     Stage.AWAITING_VERDICT: "Next: follow-up measures and the verdict on each course.",
-    Stage.TO_DISCHARGE: "Verdict given: write the letters to the GP and the patient.",
-    Stage.DISCHARGED: "Discharged: the letters were written.",
-    Stage.NOT_SUITABLE: "The screening found iontophoresis not suitable.",
+    Stage.TO_DISCHARGE: "Next: write the discharge letters to the GP and the patient.",
+    Stage.DISCHARGED: "The discharge letters to the GP and the patient are written.",
+    Stage.NOT_SUITABLE: "The screening found a reason not to treat: see the first visit.",
 }
 
 
@@ -172,7 +173,8 @@ def _escalation_open(referral: Referral, funding: FundingRequest | None) -> bool
         funding and funding.approved and Solution.GLYCOPYRRONIUM in funding.solutions_funded
     )
     planned = referral.courses.filter(solution=Solution.GLYCOPYRRONIUM).exists()
-    return said and funded and not planned
+    discharged = referral.letters.exists()  # no course after the letters (workflow.plan_courses)
+    return said and funded and not planned and not discharged
 
 
 # --- The record hub -----------------------------------------------------------------------------
@@ -246,6 +248,10 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # funding decision is final once visits are booked, the screening once treatment began.
         "funding_final": Visit.objects.filter(course__referral=referral).exists(),
         "treatment_started": TreatmentSession.objects.filter(course__referral=referral).exists(),
+        # Screened not eligible: no consent, measures or course to offer (the consultation
+        # may still be repeated, e.g. once the GP has ruled out a cause).
+        "screened_out": consultation is not None
+        and not consultation.screening.get("eligible", False),
         "dlqi_copyright": outcomes.DLQI_COPYRIGHT,
     }
     return render(request, "clinic/referral.html", context)

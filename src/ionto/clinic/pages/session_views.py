@@ -159,6 +159,7 @@ def session_start(request: HttpRequest, visit_id: int) -> HttpResponse:
         status = 422
         if form.is_valid():
             try:
+                workflow.check_visit_day(visit)
                 session = workflow.prepare_session(
                     visit,
                     chair=form.cleaned_data["chair"],
@@ -174,12 +175,18 @@ def session_start(request: HttpRequest, visit_id: int) -> HttpResponse:
                 return redirect("session_live", pk=session.pk)
     else:
         form = SessionStartForm(initial={"chair": visit.chair})
+    try:
+        workflow.check_visit_day(visit)
+        not_today = ""
+    except workflow.WorkflowError as error:
+        not_today = error.message
     context = {
         **_visit_context(visit),
         "form": form,
         "plan": plan,
         "plan_words": _plan_words(plan),
         "visit_booked": visit.status == VisitStatus.BOOKED,
+        "not_today": not_today,
     }
     return render(request, "clinic/session_start.html", context, status=status)
 
@@ -322,11 +329,16 @@ def session_stop(request: HttpRequest, pk: int) -> HttpResponse:
     session = _session_for(request, pk)
     _require_operator(request)
     try:
-        stations.stop_session(session.pk)
+        done = stations.stop_session(session.pk)
     except stations.StationError as error:
         messages.error(request, f"Not stopped: {error.message}.")
     else:
-        messages.success(request, "Stopping: the current is ramping down to zero.")
+        if done == stations.WITHDRAWN:
+            messages.success(
+                request, "The session was withdrawn before it started: the visit is free again."
+            )
+        else:
+            messages.success(request, "Stopping: the current is ramping down to zero.")
     return redirect("session_live", pk=session.pk)
 
 

@@ -49,21 +49,83 @@
   // --- The chart -----------------------------------------------------------------------------
   function chartWidth() { return Math.max(320, chartEl.clientWidth || 800); }
 
+  // Both y-axes put zero at the same height: current and voltage change sign together at a
+  // reversal, and zeros out of line make the voltage seem to start below zero current.
+  var HEADROOM = 1.08;
+  var ranges = { mA: [0, 1], V: [0, 1] };
+
+  function extent(values, least) {
+    var lo = 0, hi = 0;
+    for (var k = 0; k < values.length; k++) {
+      var x = values[k];
+      if (x === null || isNaN(x)) { continue; }
+      if (x < lo) { lo = x; }
+      if (x > hi) { hi = x; }
+    }
+    if (hi - lo < least) { hi = lo + least; }
+    return [lo * HEADROOM, hi * HEADROOM];
+  }
+
+  function alignZeros(current, voltage) {
+    var both = { mA: extent(current, 1), V: extent(voltage, 5) };
+    // The share of the height below zero: the larger of the two, so that both fit.
+    var below = 0;
+    Object.keys(both).forEach(function (key) {
+      var lo = both[key][0], hi = both[key][1];
+      below = Math.max(below, -lo / (hi - lo));
+    });
+    Object.keys(both).forEach(function (key) {
+      var lo = both[key][0], hi = both[key][1];
+      if (below <= 0) { ranges[key] = [0, hi]; return; }
+      if (below >= 1) { ranges[key] = [lo, 0]; return; }
+      var span = Math.max(hi / (1 - below), -lo / below);
+      ranges[key] = [-below * span, (1 - below) * span];
+    });
+  }
+
+  function scaleRange(key) { return function () { return ranges[key].slice(); }; }
+
+  // The x-axis ticks fall on whole minutes (or 30 s, 2 or 5 minutes, by the time shown).
+  var TIME_STEPS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+  // With no cursor on the chart the legend shows the latest reading, not blanks.
+  var finished = root.dataset.finished === "true";
+  function latest(u, sidx) {
+    var column = u.data[sidx];
+    return column && column.length ? column[column.length - 1] : null;
+  }
+  function legendNumber(digits) {
+    return function (u, v, sidx, idx) {
+      if (idx === null || idx === undefined) { v = latest(u, sidx); }
+      if (v === null || v === undefined || isNaN(v)) { return "—"; }
+      var text = Number(v).toFixed(digits);
+      return Number(text) === 0 ? (0).toFixed(digits) : text;  // never "-0.0"
+    };
+  }
+  function legendTime(u, v, sidx, idx) {
+    if (idx !== null && idx !== undefined) { return clock(v); }
+    v = latest(u, sidx);
+    return v === null ? "—" : clock(v) + (finished ? " (end)" : " (latest)");
+  }
+
   var chart = new uPlot({
     width: chartWidth(),
     height: 320,
-    scales: { x: { time: false }, mA: { auto: true }, V: { auto: true } },
+    scales: {
+      x: { time: false },
+      mA: { auto: true, range: scaleRange("mA") },
+      V: { auto: true, range: scaleRange("V") }
+    },
     axes: [
-      { label: "Session time (min:s)", values: function (u, splits) { return splits.map(clock); } },
+      { label: "Session time (min:s)", incrs: TIME_STEPS, space: 60,
+        values: function (u, splits) { return splits.map(clock); } },
       { scale: "mA", label: "Current (mA)" },
       { scale: "V", label: "Voltage (V)", side: 1, grid: { show: false } }
     ],
     series: [
-      { label: "Time", value: function (u, v) { return clock(v); } },
-      { label: "Current (mA)", scale: "mA", stroke: "#0b5a8a", width: 2,
-        value: function (u, v) { return v === null || v === undefined ? "—" : v.toFixed(2); } },
-      { label: "Voltage (V)", scale: "V", stroke: "#b45309", width: 1.5,
-        value: function (u, v) { return v === null || v === undefined ? "—" : v.toFixed(1); } }
+      { label: "Time", value: legendTime },
+      { label: "Current (mA)", scale: "mA", stroke: "#0b5a8a", width: 2, value: legendNumber(2) },
+      { label: "Voltage (V)", scale: "V", stroke: "#b45309", width: 1.5, value: legendNumber(1) }
     ]
   }, [[], [], []], chartEl);
 
@@ -74,14 +136,20 @@
     for (var k = 0; k < tail.length; k++) {
       t.push(Number(tail[k][0])); i.push(Number(tail[k][1])); v.push(Number(tail[k][2]));
     }
+    alignZeros(i, v);
     chart.setData([t, i, v]);
+    // uPlot refreshes the legend only under the cursor: without one, show the newest values.
+    if (chart.cursor.idx === null || chart.cursor.idx === undefined) { chart.setLegend(); }
     countEl.textContent = String(t.length);
     chartEl.dataset.samples = String(t.length);
   }
 
   // --- Figures and events --------------------------------------------------------------------
   function show(d) {
+    finished = Boolean(d.finished);
     stateEl.textContent = d.finished ? d.status_text : d.phase_text;
+    // Once over, the status tag says it all: the words stay for screen readers only.
+    stateEl.classList.toggle("visually-hidden", finished);
     statusEl.textContent = d.status_text;
     statusEl.className = "tag tag-" + d.status;
     root.dataset.state = d.phase || d.status;
