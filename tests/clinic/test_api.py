@@ -72,7 +72,9 @@ def at(day: dt.date, hour: int = 10) -> str:
     ).isoformat()
 
 
-def finish_session(session: TreatmentSession, *, started: dt.datetime) -> TreatmentSession:
+def finish_session(
+    session: TreatmentSession, *, started: dt.datetime, record: bool = True
+) -> TreatmentSession:
     """Write what a station writes when a session completes (the station is another module's;
     here its record is written as it would leave it)."""
     minutes = float(session.plan["minutes"])
@@ -94,6 +96,8 @@ def finish_session(session: TreatmentSession, *, started: dt.datetime) -> Treatm
     if session.visit is not None:
         session.visit.status = VisitStatus.ATTENDED
         session.visit.save()
+    if record:
+        workflow.record_after_session(session, sensation_score=3, side_effects=[])
     return session
 
 
@@ -970,6 +974,19 @@ def test_a_verdict_too_early_is_shown_but_not_kept(client: Client, clinic: Clini
     assert early.data["saved"] is False
     assert early.data["result"]["verdict"] == "continue"
     assert early.data["result"]["reasons"]
+    assert not Verdict.objects.filter(course=course).exists()
+
+
+def test_no_verdict_before_every_session_is_recorded(client: Client, clinic: Clinic) -> None:
+    course = clinic.finished.course
+    session = TreatmentSession.objects.get(pk=clinic.finished.pk)
+    session.recorded_at = None
+    session.save()
+    refused = call(
+        client, "POST", f"/api/courses/{course.pk}/verdict", {"followup_hdss": 1}, as_user="nurse"
+    )
+    assert refused.status_code == 409
+    assert "record how every session went" in refused.data["detail"][0]["message"]
     assert not Verdict.objects.filter(course=course).exists()
 
 

@@ -419,6 +419,9 @@ class TreatmentSession(Audited):
     )
     side_effects = models.JSONField(default=list, blank=True)
     notes = models.TextField(blank=True)
+    #: When the nurse recorded how the session went (sensation, side effects, notes): a
+    #: verdict waits for every session's record, so that a burn noted late is never missed.
+    recorded_at = models.DateTimeField(null=True, blank=True)
     given_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

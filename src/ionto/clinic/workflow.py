@@ -860,6 +860,7 @@ def record_after_session(
     for i, effect in enumerate(effects):
         if effect not in valid:
             raise WorkflowError(f"{effect!r} is not a side effect", f"side_effects[{i}]")
+    session.recorded_at = timezone.now()
     session.sensation_score = sensation_score
     session.side_effects = effects
     session.notes = notes
@@ -957,6 +958,16 @@ def judge_course(
         raise _conflict(
             "a session of this course is under way or ready to start: give the verdict when "
             "it has ended",
+            "course",
+        )
+    # Tolerance is half the verdict: a session whose record (sensation, side effects such as
+    # a burn) is not in yet would count as tolerated.
+    unrecorded = course.sessions.filter(started_at__isnull=False, recorded_at__isnull=True)
+    if unrecorded.exists():
+        started = unrecorded.order_by("started_at").values_list("started_at", flat=True)[0]
+        raise _conflict(
+            "record how every session went first (sensation, side effects): the session of "
+            f"{timezone.localtime(started):%-d %b %Y} has no record yet",
             "course",
         )
     try:
