@@ -13,6 +13,7 @@ in one transaction, so that a crash half-way leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -37,8 +38,8 @@ from ionto.clinic.models import (
     Visit,
     VisitStatus,
 )
+from ionto.clinic.stations import session_request
 from ionto.device.session import SessionOutcome, SessionRequest, run_session
-from ionto.therapy.vocabulary import Region, Reversal, Solution, Waveform
 
 #: The password of every demo login. Demo mode only: the README says so, and ``ionto serve``
 #: without ``--demo`` warns when a database holds the demo centre.
@@ -69,19 +70,9 @@ TRACE_HZ = 1
 # A session on the simulator, stored as a station stores a live one
 # =============================================================================================
 def simulation_request(session: TreatmentSession) -> SessionRequest:
-    """The simulator's request for a prepared session: its plan and its virtual patient."""
-    plan = session.plan
-    return SessionRequest(
-        region=Region(plan["region"]),
-        age_years=float(plan["age_years"]),
-        solution=Solution(plan["solution"]),
-        current_mA=float(plan["current_mA"]),
-        minutes=float(plan["minutes"]),
-        waveform=Waveform(plan["waveform"]),
-        reversal=Reversal(plan["reversal"]),
-        seed=session.simulator_seed or 0,
-        trace_hz=TRACE_HZ,
-    )
+    """The simulator's request for a prepared session: the station's own (its plan and its
+    virtual patient), sampled for storage."""
+    return dataclasses.replace(session_request(session), trace_hz=TRACE_HZ)
 
 
 def trace_samples(outcome: SessionOutcome) -> list[list[Any]]:
