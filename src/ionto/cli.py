@@ -58,6 +58,12 @@ def _cmd_session_simulate(args: argparse.Namespace) -> dict[str, Any]:
     return simulate_json(request, args.trace)
 
 
+def _cmd_schedule(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.clinic.scheduling.solve import schedule_json_for
+
+    return schedule_json_for(read_input(args.file), solver=args.solver, seconds=args.seconds)
+
+
 def _render_text(command: str, result: dict[str, Any]) -> str:
     from ionto.contract.text import screening_text, verdict_text
 
@@ -167,6 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the docs page (docs/limits-and-presets.md)"
     )
     catalogue.set_defaults(run=_cmd_catalogue)
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="book initial courses for funded referrals (FILE or - for stdin)",
+        description="Book initial treatment courses for funded referrals into the centre's "
+        "chairs and nurses, keeping every course rule. JSON on stdout; bad input: one line "
+        "on stderr and exit 2.",
+    )
+    schedule.add_argument("file", metavar="FILE")
+    schedule.add_argument(
+        "--solver", choices=["cp-sat", "greedy"], default="cp-sat", help="cp-sat (default)"
+    )
+    # Parsed by ionto.clinic.scheduling.solve, so that a bad value names its option.
+    schedule.add_argument("--seconds", default="10", metavar="S", help="CP-SAT time limit (10)")
+    schedule.set_defaults(run=_cmd_schedule)
 
     serve = commands.add_parser(
         "serve",

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from pydantic import Field
+
 from ionto.clinic.scheduling.problem import (
     DEFAULT_CHAIRS_PER_NURSE,
     DEFAULT_SETUP_MINUTES,
@@ -51,7 +53,15 @@ MAX_CHAIRS = 100
 MAX_SESSIONS = 30
 MAX_WITHIN_DAYS = 366
 MAX_SETUP_MINUTES = 120
-WEEKDAY_WORDS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
+WEEKDAY_WORDS = (
+    "Mondays",
+    "Tuesdays",
+    "Wednesdays",
+    "Thursdays",
+    "Fridays",
+    "Saturdays",
+    "Sundays",
+)
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -93,13 +103,13 @@ class ScheduleIn(Strict):
     hours: dict[str, list[str]]
     nurses: list[NurseIn]
     referrals: list[ReferralIn]
-    closed: list[str] = []
+    closed: list[str] = Field(default_factory=list)
     chairs_per_nurse: int = DEFAULT_CHAIRS_PER_NURSE
     setup_minutes: int = DEFAULT_SETUP_MINUTES
     slot_minutes: int = DEFAULT_SLOT_MINUTES
     sitting: str = RegionSitting.ONE_AFTER_ANOTHER.value
-    out_of_service: list[OutageIn] = []
-    booked: list[BookedIn] = []
+    out_of_service: list[OutageIn] = Field(default_factory=list)
+    booked: list[BookedIn] = Field(default_factory=list)
 
 
 def parse_problem(raw: bytes) -> Problem:
@@ -198,7 +208,9 @@ def _centre(data: ScheduleIn) -> Centre:
     outages: list[ChairOutage] = []
     for i, outage in enumerate(data.out_of_service):
         _ranged(outage.chair, 1, chairs, f"out_of_service[{i}].chair")
-        outages.append(ChairOutage(outage.chair, iso_date(outage.date, f"out_of_service[{i}].date")))
+        outages.append(
+            ChairOutage(outage.chair, iso_date(outage.date, f"out_of_service[{i}].date"))
+        )
     return Centre(
         start=start,
         weeks=weeks,

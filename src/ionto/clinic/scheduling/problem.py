@@ -272,6 +272,8 @@ class Schedule:
     #: Set when the solver's own search ended no better than its starting point (the greedy
     #: plan it was given as a hint), which was then kept.
     note: str | None = None
+    #: CP-SAT: (−courses booked, total wait days) of the greedy plan it started from.
+    warm_start: tuple[int, ...] | None = None
 
     def by_referral(self) -> dict[str, tuple[Appointment, ...]]:
         out: dict[str, list[Appointment]] = {}

@@ -240,7 +240,11 @@ def earliest_course_days(
                 if i >= k:
                     continue
                 for g in gs:
-                    if g.j > k and g.hi_days is not None and day + (g.j - k) > placed[i] + g.hi_days:
+                    if (
+                        g.j > k
+                        and g.hi_days is not None
+                        and day + (g.j - k) > placed[i] + g.hi_days
+                    ):
                         too_late = True
             if too_late:
                 break
