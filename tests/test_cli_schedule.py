@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -125,3 +126,33 @@ def test_inconsistent_referral_names_it(tmp_path: Path) -> None:
         "ionto: error: field 'referrals[0].available[1]': referral 'r1': available on sun, "
         "but the centre is closed on Sundays"
     )
+
+
+def test_a_referral_without_hours_of_its_own_takes_the_opening_hours(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``earliest`` and ``latest`` may be left out: any time the centre is open."""
+    problem = {
+        "start": "2027-01-04",
+        "weeks": 4,
+        "chairs": 1,
+        "hours": {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+        "nurses": [{"id": "n1", "days": ["mon", "tue", "wed", "thu", "fri"]}],
+        "referrals": [
+            {
+                "id": "r1",
+                "funded_on": "2027-01-04",
+                "regions": ["palms"],
+                "sessions": 6,
+                "within_days": 28,
+                "available": ["mon", "wed", "fri"],
+            }
+        ],
+    }
+    stdin = io.TextIOWrapper(io.BytesIO(json.dumps(problem).encode()))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.stdin", stdin)
+        assert main(["schedule", "-", "--solver", "greedy"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["appointments"]) == 6
+    assert all(a["start"] >= "09:00" and a["end"] <= "17:00" for a in body["appointments"])

@@ -65,6 +65,10 @@ WEEKDAY_WORDS = (
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 
+#: Minutes in a day: a patient's latest time when they give none.
+DAY_MINUTES = 24 * 60
+
+
 class NurseIn(Strict):
     id: str
     days: list[str]
@@ -77,8 +81,9 @@ class ReferralIn(Strict):
     sessions: int
     within_days: int
     available: list[str]
-    earliest: str
-    latest: str
+    #: The patient's own earliest and latest times; left out, any time the centre is open.
+    earliest: str | None = None
+    latest: str | None = None
 
 
 class OutageIn(Strict):
@@ -258,8 +263,15 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
     if not item.available:
         raise InputError(f"{who}name at least one weekday", f"{path}.available")
     available = weekdays(item.available, f"{path}.available", who)
-    earliest = clock_minutes(item.earliest, f"{path}.earliest", who)
-    latest = clock_minutes(item.latest, f"{path}.latest", who)
+    earliest = 0 if item.earliest is None else clock_minutes(item.earliest, f"{path}.earliest", who)
+    latest = (
+        DAY_MINUTES if item.latest is None else clock_minutes(item.latest, f"{path}.latest", who)
+    )
+    patient_hours = (
+        "any time (the patient)"
+        if item.earliest is None and item.latest is None
+        else f"{item.earliest or 'opening'}–{item.latest or 'closing'} (the patient)"
+    )
     if latest <= earliest:
         raise InputError(
             f"{who}latest ({item.latest}) must come after earliest ({item.earliest})",
@@ -280,7 +292,7 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
         if time_window(start, until, minutes, centre.slot_minutes) is None:
             raise InputError(
                 f"{who}a {minutes}-minute visit does not fit on {WEEKDAY_WORDS[day]} between "
-                f"{item.earliest}–{item.latest} (the patient) and "
+                f"{patient_hours} and "
                 f"{clock_text(hours.open_min)}–{clock_text(hours.close_min)} (opening hours)",
                 field,
             )
