@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
+from playwright import sync_api as playwright_sync
 
 from ionto.clinic import stations
 from ionto.clinic.models import Chair, Letter, Practice, Referral, TreatmentSession
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("IONTO_CHROMIUM", "/usr/bin/chromium")
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain
 # synchronous calls between its steps.
@@ -45,11 +44,6 @@ NURSE_PASSWORD = "a nurse's long password"
 #: Device time runs this many times faster than the wall clock: a 22-minute session in ~5 s.
 SPEED = 250.0
 SCREENS = Path(os.environ.get("IONTO_BROWSER_SCREENS", "/tmp/ionto-browser"))
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
-    reason="Debian's chromium is not installed (scripts/system-packages.sh installs it)",
-)
 
 
 @pytest.fixture
@@ -231,13 +225,13 @@ def test_a_nurse_walks_a_patient_from_referral_to_discharge_letter(page: Any) ->
     pdf = Path(download_info.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF")
     text = _pdf_text(pdf)
-    plan = Letter.objects.get(referral=referral, kind="patient")
+    kept = Letter.objects.get(referral=referral, kind="patient")
     assert "Amira" in text
     verdict = referral.courses.get().verdict
     home = verdict.result["home_plan"]
     assert f"{home['current_mA']:g}" in text
     assert str(home["interval_days"]) in text
-    assert plan.pdf == pdf  # the letter downloaded is the letter kept
+    assert kept.pdf == pdf  # the letter downloaded is the letter kept
     with page.expect_download() as download_info:
         page.get_by_test_id("letter-gp").click()
     gp_text = _pdf_text(Path(download_info.value.path()).read_bytes())
