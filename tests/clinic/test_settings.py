@@ -85,3 +85,34 @@ def test_a_malformed_session_cookie_is_no_session(client: Client, key: str) -> N
     assert response.status_code == 200
     api = client.get("/api/referrals")
     assert api.status_code == 401
+
+
+def _key_in_a_fresh_process(env: dict[str, str], cwd: Path) -> str:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IONTO_")}
+    out = subprocess.run(
+        [sys.executable, "-c", "import ionto.clinic.settings as s; print(s.SECRET_KEY)"],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_the_secret_key_is_kept_in_the_data_folder_and_nowhere_else(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    first = _key_in_a_fresh_process({"IONTO_DATA_DIR": str(data)}, tmp_path)
+    assert first == _key_in_a_fresh_process({"IONTO_DATA_DIR": str(data)}, tmp_path)
+    assert (data / ".ionto-secret-key").stat().st_mode & 0o077 == 0  # owner only
+    # Django loaded with no data folder named (a type check, a one-off command): nothing is
+    # written where it happens to run.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _key_in_a_fresh_process({}, elsewhere)
+    assert list(elsewhere.iterdir()) == []

@@ -26,6 +26,10 @@ DATA_DIR = Path(os.environ.get("IONTO_DATA_DIR", ".")).resolve()
 def _secret_key() -> str:
     if key := os.environ.get("IONTO_SECRET_KEY"):
         return key
+    if "IONTO_DATA_DIR" not in os.environ:
+        # Django loaded outside `ionto serve` (which always names the data folder): a type
+        # check or a one-off command. A key for this process only; nothing written to disk.
+        return secrets.token_urlsafe(50)
     path = DATA_DIR / ".ionto-secret-key"
     try:
         return path.read_text(encoding="ascii").strip()
