@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, book_days
+from conftest import FACTS, PASSWORD, book_days
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ionto.clinic import roles, workflow
@@ -728,6 +730,27 @@ def test_sessions_are_listed_with_links_to_the_station_pages(
     assert "Repeat the consultation" not in html
     refused = client.post(f"/referrals/{referral.pk}/consultation/", CONSULTATION_POST)
     assert refused.status_code == 409
+
+
+def test_the_record_hub_asks_the_database_the_same_number_of_times_for_more_courses(
+    client: Client, make_referral: Callable[..., Referral], users: dict[str, User]
+) -> None:
+    """A course's verdict and sessions come with the courses, not one query per course."""
+    one = make_referral("consented")
+    age = round(one.patient.age_years(timezone.localdate()))
+    facts = {**FACTS, "age_years": age, "treat": ["palms"]}
+    workflow.record_consultation(one, facts=facts, user=users["nurse"])
+    workflow.plan_courses(one)
+    two = make_referral("planned")
+    assert (one.courses.count(), two.courses.count()) == (1, 2)
+    login(client, "nurse")
+
+    def queries(referral: Referral) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/referrals/{referral.pk}/").status_code == 200
+        return len(captured.captured_queries)
+
+    assert queries(two) == queries(one)
 
 
 def test_a_continue_verdict_is_shown_but_nothing_is_kept(

@@ -24,7 +24,6 @@ from ionto.clinic.models import (
     Verdict,
     VisitStatus,
 )
-from ionto.clinic.pages import words
 from ionto.clinic.pages.access import (
     course_for,
     page,
@@ -35,7 +34,7 @@ from ionto.clinic.pages.access import (
     visit_for,
 )
 from ionto.clinic.pages.forms import BookingForm, CancelForm, OutcomesForm, put_error
-from ionto.clinic.pages.record_views import record_measures, verdict_view
+from ionto.clinic.pages.record_views import course_context, record_measures, verdict_view
 from ionto.therapy import outcomes
 
 BOOKING_ALIASES = {"starts_at": "day", "course": "day", "funding": "day", "chair": "chair"}
@@ -52,10 +51,7 @@ def _visits_context(
     rows = [{"visit": v, "session": sessions.get(v.pk)} for v in visits]
     live = sum(1 for v in visits if v.status in {VisitStatus.BOOKED, VisitStatus.ATTENDED})
     return {
-        "course": course,
-        "referral": course.referral,
-        "patient": course.referral.patient,
-        "title": words.course_words(course.region, course.solution),
+        **course_context(course),
         "rows": rows,
         "live": live,
         "form": form,
@@ -109,36 +105,26 @@ def visit_move(request: HttpRequest, pk: int) -> HttpResponse:
         form = BookingForm(request.POST)
         status = 422
         if form.is_valid():
-            if visit.status != VisitStatus.BOOKED:
-                form.add_error(None, f"This visit is {visit.get_status_display()}: it cannot move.")
-                status = 409
+            # A visit no longer booked is the workflow's refusal (409), like every other.
+            try:
+                workflow.book_visit(
+                    visit.course,
+                    starts_at=form.starts_at(),
+                    chair=form.cleaned_data["chair"],
+                    visit=visit,
+                )
+            except workflow.WorkflowError as error:
+                put_error(form, error, BOOKING_ALIASES)
+                status = error.status
             else:
-                try:
-                    workflow.book_visit(
-                        visit.course,
-                        starts_at=form.starts_at(),
-                        chair=form.cleaned_data["chair"],
-                        visit=visit,
-                    )
-                except workflow.WorkflowError as error:
-                    put_error(form, error, BOOKING_ALIASES)
-                    status = error.status
-                else:
-                    messages.success(request, "Visit moved.")
-                    return redirect("course_visits", pk=visit.course_id)
+                messages.success(request, "Visit moved.")
+                return redirect("course_visits", pk=visit.course_id)
     else:
         local = timezone.localtime(visit.starts_at)
         form = BookingForm(
             initial={"day": local.date(), "time": local.time(), "chair": visit.chair}
         )
-    context = {
-        "visit": visit,
-        "course": visit.course,
-        "referral": visit.course.referral,
-        "patient": visit.course.referral.patient,
-        "title": words.course_words(visit.course.region, visit.course.solution),
-        "form": form,
-    }
+    context = {"visit": visit, **course_context(visit.course), "form": form}
     return render(request, "clinic/visit_move.html", context, status=status)
 
 
@@ -163,14 +149,7 @@ def visit_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, "Visit cancelled.")
                 return redirect("course_visits", pk=visit.course_id)
-    context = {
-        "visit": visit,
-        "course": visit.course,
-        "referral": visit.course.referral,
-        "patient": visit.course.referral.patient,
-        "title": words.course_words(visit.course.region, visit.course.solution),
-        "form": form,
-    }
+    context = {"visit": visit, **course_context(visit.course), "form": form}
     return render(request, "clinic/visit_cancel.html", context, status=status)
 
 
@@ -237,10 +216,7 @@ def verdict(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         form = OutcomesForm(**form_args)
     context = {
-        "course": course,
-        "referral": referral,
-        "patient": referral.patient,
-        "title": words.course_words(course.region, course.solution),
+        **course_context(course),
         "form": form,
         "existing": verdict_view(existing.result) if existing else None,
         "shown": verdict_view(shown.result) if shown else None,

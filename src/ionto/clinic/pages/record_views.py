@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -100,9 +101,7 @@ def screening_view(screening: dict[str, Any]) -> dict[str, Any]:
 def protocol_view(protocol: dict[str, Any]) -> dict[str, Any]:
     return {
         "solution": words.solution(protocol.get("solution", "")),
-        "waveform": words.WAVEFORM_WORDS.get(
-            protocol.get("waveform", ""), protocol.get("waveform")
-        ),
+        "waveform": words.waveform(protocol.get("waveform", "")),
         "target_current_mA": protocol.get("target_current_mA"),
         "max_current_mA": protocol.get("max_current_mA"),
         "minutes": protocol.get("minutes"),
@@ -128,7 +127,7 @@ def verdict_view(result: dict[str, Any]) -> dict[str, Any]:
         "home_plan": (
             {
                 **plan,
-                "waveform_words": words.WAVEFORM_WORDS.get(plan["waveform"], plan["waveform"]),
+                "waveform_words": words.waveform(plan["waveform"]),
             }
             if plan
             else None
@@ -136,11 +135,27 @@ def verdict_view(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def course_context(course: Course) -> dict[str, Any]:
+    """What every page of one course shows at its top: the course, its referral and patient,
+    and the course in words."""
+    return {
+        "course": course,
+        "referral": course.referral,
+        "patient": course.referral.patient,
+        "title": words.course_words(course.region, course.solution),
+    }
+
+
 def _course_rows(referral: Referral, *, clinical: bool) -> list[dict[str, Any]]:
+    """One row per course; its visits, sessions and verdict come with the courses (a fixed
+    number of queries however many courses)."""
     rows = []
-    courses = referral.courses.prefetch_related("visits__chair").order_by("created_at", "id")
-    for course in courses:
-        verdict = Verdict.objects.filter(course=course).first()
+    courses = referral.courses.select_related("verdict").prefetch_related("visits__chair")
+    if clinical:
+        sessions = TreatmentSession.objects.select_related("chair")
+        courses = courses.prefetch_related(Prefetch("sessions", queryset=sessions))
+    for course in courses.order_by("created_at", "id"):
+        verdict: Verdict | None = getattr(course, "verdict", None)
         visits = [v for v in course.visits.all() if v.status != VisitStatus.CANCELLED]
         rows.append(
             {
@@ -150,11 +165,7 @@ def _course_rows(referral: Referral, *, clinical: bool) -> list[dict[str, Any]]:
                 "attended": sum(1 for v in visits if v.status == VisitStatus.ATTENDED),
                 "visits": visits,
                 "protocol": protocol_view(course.protocol) if clinical else None,
-                "sessions": (
-                    list(TreatmentSession.objects.filter(course=course).select_related("chair"))
-                    if clinical
-                    else []
-                ),
+                "sessions": list(course.sessions.all()) if clinical else [],
                 "verdict": verdict_view(verdict.result) if clinical and verdict else None,
                 "judged": verdict is not None,
                 "open": course.status in {CourseStatus.PLANNED, CourseStatus.ACTIVE},
@@ -186,8 +197,11 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     staff = roles.is_staff_role(user)
     clinical = roles.sees_clinical(user)
-    funding = FundingRequest.objects.filter(referral=referral).first()
-    consultation = Consultation.objects.filter(referral=referral).first() if clinical else None
+    # Read through the referral, so that its timeline below finds them already loaded.
+    funding: FundingRequest | None = getattr(referral, "funding", None)
+    consultation: Consultation | None = (
+        getattr(referral, "consultation", None) if clinical else None
+    )
     consent = (
         referral.consents.filter(withdrawn_at__isnull=True).order_by("-recorded_at").first()
         if clinical

@@ -28,7 +28,6 @@ from ionto.clinic.models import (
     SessionEventRow,
     SessionStatus,
     TreatmentSession,
-    Visit,
     VisitStatus,
 )
 from ionto.clinic.pages import words
@@ -41,6 +40,7 @@ from ionto.clinic.pages.access import (
     visit_for,
 )
 from ionto.clinic.pages.forms import put_error
+from ionto.clinic.pages.record_views import course_context
 
 START_ALIASES = {"checklist": "checklist", "chair": "chair", "current_mA": "current_mA"}
 RECORD_ALIASES = {"sensation_score": "sensation_score", "side_effects": "side_effects"}
@@ -181,7 +181,8 @@ def session_start(request: HttpRequest, visit_id: int) -> HttpResponse:
     except workflow.WorkflowError as error:
         not_today = error.message
     context = {
-        **_visit_context(visit),
+        "visit": visit,
+        **course_context(visit.course),
         "form": form,
         "plan": plan,
         "plan_words": _plan_words(plan),
@@ -211,19 +212,7 @@ def _hand_to_station(request: HttpRequest, session: TreatmentSession) -> None:
         messages.success(request, f"Session starting on {station.name}.")
 
 
-def _visit_context(visit: Visit) -> dict[str, Any]:
-    course = visit.course
-    return {
-        "visit": visit,
-        "course": course,
-        "referral": course.referral,
-        "patient": course.referral.patient,
-        "title": words.course_words(course.region, course.solution),
-    }
-
-
 def _plan_words(plan: dict[str, Any]) -> list[tuple[str, str]]:
-    waveform = str(plan.get("waveform", ""))
     reversal = str(plan.get("reversal", ""))
     return [
         (
@@ -231,7 +220,7 @@ def _plan_words(plan: dict[str, Any]) -> list[tuple[str, str]]:
             f"{plan.get('current_mA', '?')} mA (at most {plan.get('max_current_mA', '?')})",
         ),
         ("Time at the current", f"{plan.get('minutes', '?')} minutes"),
-        ("Waveform", words.WAVEFORM_WORDS.get(waveform, words.plain(waveform))),
+        ("Waveform", words.waveform(str(plan.get("waveform", "")))),
         (
             "Polarity",
             "reversed halfway" if reversal == "halfway" else "one polarity, alternating by session",
@@ -270,27 +259,22 @@ def session_live(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, "The record after the session is saved.")
                 return redirect("session_live", pk=session.pk)
     elif operator and session.finished:
-        recorded = session.sensation_score is not None or session.side_effects or session.notes
         score = session.sensation_score
         form = AfterSessionForm(
             initial={
                 "sensation_score": str(score)
                 if score is not None
                 else NOT_ASKED
-                if recorded
+                if _recorded(session)
                 else None,
                 "side_effects": list(session.side_effects),
                 "notes": session.notes,
             }
         )
     events = list(SessionEventRow.objects.filter(session=session).order_by("pk"))
-    course = session.course
     context = {
         "session": session,
-        "course": course,
-        "referral": course.referral,
-        "patient": course.referral.patient,
-        "title": words.course_words(course.region, course.solution),
+        **course_context(session.course),
         "plan_words": _plan_words(session.plan),
         "status_text": stations.STATUS_WORDS.get(session.status, session.status),
         "events": [(clock(e.t_s), e) for e in events],
@@ -301,12 +285,15 @@ def session_live(request: HttpRequest, pk: int) -> HttpResponse:
         "running": session.status == SessionStatus.RUNNING,
         "ready": session.status == SessionStatus.READY,
         "form": form if operator and session.finished else None,
-        "recorded": session.sensation_score is not None
-        or bool(session.side_effects)
-        or bool(session.notes),
+        "recorded": _recorded(session),
         "side_effect_words": [words.plain(e) for e in session.side_effects],
     }
     return render(request, "clinic/session_live.html", context, status=status)
+
+
+def _recorded(session: TreatmentSession) -> bool:
+    """The nurse's record after the session has been saved (any part of it)."""
+    return session.sensation_score is not None or bool(session.side_effects or session.notes)
 
 
 # --- Orders without the page's script -----------------------------------------------------------

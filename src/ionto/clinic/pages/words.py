@@ -9,7 +9,6 @@ from __future__ import annotations
 from ionto.clinic.models import TREATMENTS_TRIED
 from ionto.therapy.regions import REGION_WORDS
 from ionto.therapy.vocabulary import (
-    BodyLocation,
     Condition,
     Diagnosis,
     ImplantKind,
@@ -112,8 +111,8 @@ def solution(code: str) -> str:
     return SOLUTION_WORDS.get(code, plain(code))
 
 
-def location(code: str) -> str:
-    return plain(code) if code in {b.value for b in BodyLocation} else code
+def waveform(code: str) -> str:
+    return WAVEFORM_WORDS.get(code, plain(code))
 
 
 def course_words(region_code: str, solution_code: str) -> str:
