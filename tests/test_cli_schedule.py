@@ -103,6 +103,7 @@ def test_example_file_with_unscheduled_reasons(capsys: pytest.CaptureFixture[str
         (["-", "--seconds", "soon"], "{}", "--seconds must be a number"),
         (["-", "--seconds", "0"], "{}", "--seconds must be more than 0"),
         (["-", "--solver", "magic"], "{}", "invalid choice"),
+        (["-"], json.dumps({**CONTRACT_EXAMPLE, "start": "9999-12-20"}), "runs past"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], stdin: str | None, words: str) -> None:

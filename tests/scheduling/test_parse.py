@@ -97,6 +97,38 @@ def test_shape_errors_come_from_the_strict_schema() -> None:
     assert "'weeks'" in _error(_set(("weeks",), True))
 
 
+def test_a_horizon_past_the_last_date_is_refused_not_a_crash() -> None:
+    text = _error(_set(("start",), "9999-12-20"))
+    assert "'start'" in text
+    assert "runs past 9999-12-31" in text
+
+
+def test_an_existing_booking_with_a_nurse_not_on_the_roster_is_refused() -> None:
+    booked = {
+        "referral": "r1",
+        "n": 1,
+        "date": "2027-01-04",
+        "start": "09:00",
+        "end": "10:00",
+        "chair": 1,
+        "nurse": "n9",
+    }
+    text = _error(_set(("booked",), [booked]))
+    assert "'booked[0].nurse'" in text
+    assert "nurse 'n9' is not on the roster" in text
+
+
+def test_an_earliest_time_with_no_room_after_it_names_both_times() -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["referrals"][0]["earliest"] = "24:00"
+        del data["referrals"][0]["latest"]
+
+    text = _error(edit)
+    assert "'referrals[0].earliest'" in text
+    assert "latest (24:00) must come after earliest (24:00)" in text
+    assert "None" not in text
+
+
 def test_closed_days_outside_the_horizon_are_fine() -> None:
     data = one_referral_input()
     data["closed"] = ["2026-12-25", "2027-12-25"]

@@ -14,7 +14,7 @@ from schedule_cases import one_referral_input, problem_of, small_input
 from ionto.clinic.scheduling.checker import check
 from ionto.clinic.scheduling.cpsat import CpSatSettings, solve_cpsat
 from ionto.clinic.scheduling.greedy import solve_greedy
-from ionto.clinic.scheduling.metrics import metrics, objective_key
+from ionto.clinic.scheduling.metrics import metrics, objective_key, total_wait_days
 from ionto.clinic.scheduling.problem import ChairOutage, Problem, Status
 
 SOLVER_SECONDS = 1.0
@@ -92,3 +92,15 @@ def test_metrics_have_the_contract_keys() -> None:
     values = metrics(problem, solve_greedy(problem))
     assert {"median_wait_days", "courses_within_window", "chair_utilisation"} <= set(values)
     assert values["courses_within_window"] == 1.0
+
+
+def test_a_referral_funded_after_the_horizon_waits_no_days_in_it() -> None:
+    """It is not booked, and adds nothing (never a negative number) to the total wait."""
+    data = one_referral_input()
+    data["referrals"][1]["funded_on"] = "2099-01-01"
+    problem = problem_of(data)
+    for schedule in (solve_greedy(problem), solve_cpsat(problem, CpSatSettings(seconds=1.0))):
+        assert [u.code for u in schedule.unscheduled] == ["funded_after_horizon"]
+        waits = metrics(problem, schedule)
+        assert total_wait_days(problem, schedule) == waits["median_wait_days"] == 0
+    assert solve_cpsat(problem, CpSatSettings(seconds=1.0)).warm_start == (-1, 0)

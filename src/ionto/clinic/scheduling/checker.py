@@ -15,7 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from ionto.clinic.scheduling.problem import Appointment, Problem, Referral, Schedule
+from ionto.clinic.scheduling.problem import (
+    Appointment,
+    Problem,
+    Referral,
+    Schedule,
+    clock_text,
+)
 from ionto.clinic.scheduling.rules import course_rules
 from ionto.therapy.course import validate_course
 from ionto.therapy.sources import Source
@@ -49,7 +55,7 @@ class Violation:
 
 
 def _when(a: Appointment) -> str:
-    return f"{a.on.isoformat()} {a.start_min // 60:02d}:{a.start_min % 60:02d}"
+    return f"{a.on.isoformat()} {clock_text(a.start_min)}"
 
 
 # --- Bookkeeping ---------------------------------------------------------------------------------
@@ -256,7 +262,7 @@ def check_nurses(problem: Problem, appointments: Iterable[Appointment]) -> list[
                 out.append(
                     Violation(
                         "nurse_double_booked",
-                        f"Nurse {nurse!r} on {on.isoformat()} at {_when(a)[11:]}: "
+                        f"Nurse {nurse!r} on {on.isoformat()} at {clock_text(a.start_min)}: "
                         f"{len(at_once)} visits at once, at most {cap}.",
                         CONTRACT_SCHEDULE,
                         a.referral,

@@ -112,7 +112,6 @@ class BookingModel:
         self.vars: list[cp_model.IntVar] = []
         #: Variables added by a caller (rescheduling's "moved" flags): read as solved.
         self.extra: list[cp_model.IntVar] = []
-        horizon_slots = centre.days * self.spd
         intervals: list[cp_model.IntervalVar] = []
         m = self.model
         for cal in calendars:
@@ -184,7 +183,6 @@ class BookingModel:
             demands.append(1)
         if intervals:
             m.add_cumulative(intervals, demands, centre.chairs)
-        self.horizon_slots = horizon_slots
         self._energy_cuts()
 
     def _energy_cuts(self) -> None:
@@ -433,13 +431,14 @@ def solve_cpsat(problem: Problem, settings: CpSatSettings = DEFAULT_SETTINGS) ->
     """Book with CP-SAT (see the module doc); never lexicographically worse than greedy."""
     began = time.perf_counter()
     deadline = began + settings.seconds
-    greedy = solve_greedy(problem)
-    warm = min(
-        (greedy, *(solve_greedy(problem, o) for o in WARM_START_ORDERS)),
-        key=lambda sch: objective_key(problem, sch),
-    )
     centre = problem.centre
     calendars = [course_calendar(centre, r) for r in problem.to_book]
+    by_id = {c.referral.id: c for c in calendars}
+    greedy = solve_greedy(problem, calendars=by_id)
+    warm = min(
+        (greedy, *(solve_greedy(problem, o, by_id) for o in WARM_START_ORDERS)),
+        key=lambda sch: objective_key(problem, sch),
+    )
     unfit = [not_bookable(centre, c) for c in calendars if not c.bookable]
     model = BookingModel(problem, [c for c in calendars if c.bookable])
     stages = [

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import date
 
-from ionto.clinic.scheduling.problem import Appointment, Centre
+from ionto.clinic.scheduling.problem import MINUTES_PER_DAY, Appointment, Centre
 from ionto.clinic.scheduling.rules import slots_for
 
 
@@ -38,7 +38,7 @@ class Diary:
     def __init__(self, centre: Centre) -> None:
         self.centre = centre
         self.slot = centre.slot_minutes
-        self.slots_per_day = 24 * 60 // self.slot
+        self.slots_per_day = MINUTES_PER_DAY // self.slot
         self.all_slots = (1 << self.slots_per_day) - 1
         self.chair_busy: dict[tuple[date, int], int] = defaultdict(int)
         self.nurse_count: dict[tuple[date, str], list[int]] = {}

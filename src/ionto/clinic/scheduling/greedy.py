@@ -15,10 +15,15 @@ is the verdict) — the referral stays on the waiting list with the reason.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
-from ionto.clinic.scheduling.calendar import course_calendar, no_capacity, not_bookable
+from ionto.clinic.scheduling.calendar import (
+    CourseCalendar,
+    course_calendar,
+    no_capacity,
+    not_bookable,
+)
 from ionto.clinic.scheduling.diary import Diary
 from ionto.clinic.scheduling.problem import (
     Appointment,
@@ -50,9 +55,13 @@ def funding_week_then_shortest(index: int, referral: Referral) -> tuple[date | i
     return (week, referral.visit_minutes * referral.sessions, referral.funded_on, index)
 
 
-def solve_greedy(problem: Problem, order: OrderKey = first_come) -> Schedule:
+def solve_greedy(
+    problem: Problem,
+    order: OrderKey = first_come,
+    calendars: Mapping[str, CourseCalendar] | None = None,
+) -> Schedule:
     """Book every referral in ``order`` (first come, first served), each at its earliest
-    feasible course."""
+    feasible course. ``calendars`` (by referral id): already computed, to reuse."""
     started = time.perf_counter()
     centre = problem.centre
     diary = Diary(centre)
@@ -62,7 +71,9 @@ def solve_greedy(problem: Problem, order: OrderKey = first_come) -> Schedule:
     unscheduled: list[Unscheduled] = []
     ranked = sorted(enumerate(problem.to_book), key=lambda ir: order(ir[0], ir[1]))
     for _, referral in ranked:
-        calendar = course_calendar(centre, referral)
+        calendar = (
+            calendars[referral.id] if calendars is not None else course_calendar(centre, referral)
+        )
         if not calendar.bookable:
             unscheduled.append(not_bookable(centre, calendar))
             continue

@@ -15,8 +15,9 @@ Metrics (the contract's ``median_wait_days``, ``courses_within_window``,
 
 :func:`objective_key` is the issue's order of objectives as one tuple, smaller is better:
 courses booked (more), total wait (less; a referral left unbooked counts as waiting until
-the day after the horizon, a lower bound of its real wait), the spread of each patient's
-time of day (less), the spread of the chairs' load (less).
+the day after the horizon, a lower bound of its real wait; one funded after the horizon
+counts 0), the spread of each patient's time of day (less), the spread of the chairs' load
+(less).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def total_wait_days(problem: Problem, schedule: Schedule) -> int:
         if r.id in fixed:
             continue
         funded = problem.centre.day_index(r.funded_on)
-        total += waits[r.id] if r.id in waits else after - funded
+        # Funded after the horizon: no wait within it.
+        total += waits[r.id] if r.id in waits else max(after - funded, 0)
     return total
 
 

@@ -41,11 +41,11 @@ from ionto.clinic.scheduling.problem import (
     Problem,
     Referral,
     RegionSitting,
+    clock_text,
 )
 from ionto.clinic.scheduling.rules import time_window, visit_minutes, weekday_pattern_fits
 from ionto.contract.errors import InputError, parse_json
 from ionto.contract.schema import Strict
-from ionto.therapy.frequency import FREQUENCY_CAPS
 from ionto.therapy.vocabulary import Region
 
 MAX_WEEKS = 52
@@ -63,10 +63,6 @@ WEEKDAY_WORDS = (
     "Sundays",
 )
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
-
-
-#: Minutes in a day: a patient's latest time when they give none.
-DAY_MINUTES = 24 * 60
 
 
 class NurseIn(Strict):
@@ -145,10 +141,6 @@ def clock_minutes(text: str, field: str, who: str = "") -> int:
     return minutes
 
 
-def clock_text(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
 def weekday(text: str, field: str, who: str = "") -> int:
     if text not in WEEKDAY_NAMES:
         raise InputError(
@@ -178,6 +170,8 @@ def _ranged(value: int, low: int, high: int, field: str, who: str = "") -> int:
 def _centre(data: ScheduleIn) -> Centre:
     start = iso_date(data.start, "start")
     weeks = _ranged(data.weeks, 1, MAX_WEEKS, "weeks")
+    if date.max - start < timedelta(days=7 * weeks - 1):
+        raise InputError(f"a {weeks}-week horizon from {data.start} runs past {date.max}", "start")
     chairs = _ranged(data.chairs, 1, MAX_CHAIRS, "chairs")
     hours: list[OpeningHours] = []
     for name, pair in data.hours.items():
@@ -265,7 +259,9 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
     available = weekdays(item.available, f"{path}.available", who)
     earliest = 0 if item.earliest is None else clock_minutes(item.earliest, f"{path}.earliest", who)
     latest = (
-        DAY_MINUTES if item.latest is None else clock_minutes(item.latest, f"{path}.latest", who)
+        MINUTES_PER_DAY
+        if item.latest is None
+        else clock_minutes(item.latest, f"{path}.latest", who)
     )
     patient_hours = (
         "any time (the patient)"
@@ -274,8 +270,8 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
     )
     if latest <= earliest:
         raise InputError(
-            f"{who}latest ({item.latest}) must come after earliest ({item.earliest})",
-            f"{path}.latest",
+            f"{who}latest ({clock_text(latest)}) must come after earliest ({clock_text(earliest)})",
+            f"{path}.earliest" if item.latest is None else f"{path}.latest",
         )
     minutes = visit_minutes(regions, centre.setup_minutes, centre.sitting)
     for i, name in enumerate(item.available):
@@ -311,7 +307,7 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
         days = ", ".join(WEEKDAY_NAMES[d] for d in sorted(available))
         raise InputError(
             f"{who}{sessions} sessions cannot fit within {within_days} days on {days}, keeping "
-            f"at most 1 a day, at most {FREQUENCY_CAPS.max_sessions_per_week} in any 7 days and "
+            f"at most 1 a day, at most {referral.caps.max_sessions_per_week} in any 7 days and "
             f"at least {referral.min_per_week} in every 7 days of the course",
             f"{path}.sessions",
         )
@@ -320,6 +316,7 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
 
 def _booked(data: ScheduleIn, centre: Centre, ids: set[str]) -> tuple[Appointment, ...]:
     out: list[Appointment] = []
+    nurses = [n.id for n in centre.nurses]
     for i, item in enumerate(data.booked):
         path = f"booked[{i}]"
         if item.referral not in ids:
@@ -331,6 +328,8 @@ def _booked(data: ScheduleIn, centre: Centre, ids: set[str]) -> tuple[Appointmen
             raise InputError(f"{who}ends before it starts", f"{path}.end")
         _ranged(item.chair, 1, centre.chairs, f"{path}.chair", who)
         _ranged(item.n, 1, MAX_SESSIONS, f"{path}.n", who)
+        if item.nurse not in nurses:
+            raise InputError(f"{who}nurse {item.nurse!r} is not on the roster", f"{path}.nurse")
         out.append(
             Appointment(
                 on=iso_date(item.date, f"{path}.date", who),
@@ -359,8 +358,3 @@ def problem_from_input(data: ScheduleIn) -> Problem:
         referrals.append(_referral(centre, item, i))
     fixed = _booked(data, centre, set(seen))
     return Problem(centre=centre, referrals=tuple(referrals), fixed=fixed)
-
-
-def horizon_text(centre: Centre) -> str:
-    end = centre.start + timedelta(days=centre.days - 1)
-    return f"{centre.start.isoformat()} to {end.isoformat()}"

@@ -26,6 +26,11 @@ DEFAULT_SETUP_MINUTES = 10
 DEFAULT_SLOT_MINUTES = 10
 
 
+def clock_text(minutes: int) -> str:
+    """Minutes from midnight as ``HH:MM`` (1440 is ``24:00``, the end of the day)."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 class RegionSitting(StrEnum):
     """How a visit with several regions uses the chair (a named preset, derived).
 

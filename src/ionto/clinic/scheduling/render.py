@@ -13,11 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ionto.clinic.scheduling.metrics import metrics
-from ionto.clinic.scheduling.problem import Appointment, Problem, Schedule
-
-
-def clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+from ionto.clinic.scheduling.problem import Appointment, Problem, Schedule, clock_text
 
 
 def appointment_json(a: Appointment) -> dict[str, Any]:
@@ -25,8 +21,8 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "referral": a.referral,
         "n": a.n,
         "date": a.on.isoformat(),
-        "start": clock(a.start_min),
-        "end": clock(a.end_min),
+        "start": clock_text(a.start_min),
+        "end": clock_text(a.end_min),
         "chair": a.chair,
         "nurse": a.nurse,
     }

@@ -20,12 +20,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from ionto.clinic.scheduling.problem import Centre, Referral, RegionSitting
-from ionto.therapy import sources
-from ionto.therapy.course import CourseRules
+from ionto.therapy.course import TRIAL_COURSE, CourseRules
 from ionto.therapy.frequency import WeekKind
 from ionto.therapy.protocols import recommend_protocol
 from ionto.therapy.vocabulary import Region, Solution
@@ -44,9 +43,8 @@ def course_rules(referral: Referral) -> CourseRules:
     The trial service's course (``TRIAL_COURSE``: at least 2 a week, the frequency caps) with
     the referral's number of sessions as the maximum and its ``within_days`` as the window.
     """
-    return CourseRules(
-        name="trial_service",
-        source=sources.TREATMENT_CENTRE,
+    return replace(
+        TRIAL_COURSE,
         max_sessions=referral.sessions,
         window_days=referral.within_days,
         min_per_week=referral.min_per_week,
