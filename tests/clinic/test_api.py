@@ -13,7 +13,9 @@ from typing import Any, get_args
 import pytest
 from conftest import FACTS, PASSWORD, book_days
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ionto.clinic import api_schemas, workflow
@@ -188,10 +190,6 @@ def referral_body(practice_id: int, changes: dict[str, Any] | None = None) -> di
         (api_schemas.RegionName, [r.value for r in vocabulary.Region]),
         (api_schemas.SolutionName, [s.value for s in vocabulary.Solution]),
         (api_schemas.SideEffectName, [s.value for s in vocabulary.SideEffect]),
-        (api_schemas.ConditionName, [c.value for c in vocabulary.Condition]),
-        (api_schemas.ImplantKindName, [k.value for k in vocabulary.ImplantKind]),
-        (api_schemas.BodyLocationName, [b.value for b in vocabulary.BodyLocation]),
-        (api_schemas.SkinFindingName, [s.value for s in vocabulary.SkinFinding]),
         (api_schemas.TreatmentTriedName, [code for code, _ in TREATMENTS_TRIED]),
         (api_schemas.StageName, list(Stage.values)),
         (api_schemas.SafetyItemName, list(workflow.SAFETY_INFORMATION)),
@@ -207,10 +205,9 @@ def test_the_schema_speaks_the_contract_words(literal: Any, words: list[str]) ->
 
 
 def test_facts_take_the_fields_ionto_screen_takes() -> None:
-    from ionto.contract.screen import HistoryIn, ScreenIn
+    from ionto.contract.screen import ScreenIn
 
     assert set(api_schemas.FactsIn.model_fields) == set(ScreenIn.model_fields)
-    assert set(api_schemas.HistoryIn.model_fields) == set(HistoryIn.model_fields)
 
 
 @pytest.mark.usefixtures("db")
@@ -763,6 +760,21 @@ def test_courses_are_planned_once(client: Client, clinic: Clinic) -> None:
     assert len(listed.data) == 2
     one = call(client, "GET", f"/api/courses/{planned.data[0]['id']}", as_user="nurse")
     assert one.data["protocol"] == planned.data[0]["protocol"]
+
+
+def test_courses_are_read_in_the_same_queries_however_many(client: Client, clinic: Clinic) -> None:
+    referral = clinic.referrals["consented"]
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert call(client, "GET", path, as_user="clinician").status_code == 200
+        return len(captured.captured_queries)
+
+    paths = [f"/api/referrals/{referral.pk}/courses", f"/api/referrals/{referral.pk}"]
+    before = [queries(path) for path in paths]
+    assert call(client, "POST", paths[0], {}, as_user="nurse").status_code == 201
+    assert referral.courses.count() == 2
+    assert [queries(path) for path in paths] == before
 
 
 # --- Chairs and visits ----------------------------------------------------------------------

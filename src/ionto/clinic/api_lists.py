@@ -3,7 +3,7 @@ forms need (the safety points explained before consent, the checks before a sess
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
 from django.db.models import Count
@@ -24,8 +24,10 @@ from ionto.clinic.api_schemas import (
     StagesOut,
     TodayOut,
 )
-from ionto.clinic.api_visits import chair_json, day_bounds, visit_json, visits
+from ionto.clinic.api_visits import chair_json, visit_json, visits
 from ionto.clinic.models import Chair, Referral, Stage, Verdict, VisitStatus
+from ionto.clinic.pages.lists import day_bounds
+from ionto.therapy.vocabulary import VerdictKind
 
 router = Router()
 
@@ -119,29 +121,24 @@ def stages(
 )
 def outcomes(request: HttpRequest) -> dict[str, Any]:
     require_staff(request, "view_verdict", "view_course")
-    tally: Counter[tuple[str, str, str]] = Counter()
-    for region, solution, result in Verdict.objects.values_list(
-        "course__region", "course__solution", "result"
-    ):
-        outcome = result.get("verdict", "") if isinstance(result, dict) else ""
-        tally[(region, solution, str(outcome))] += 1
-    groups = sorted({(region, solution) for region, solution, _ in tally})
-    out = []
-    for region, solution in groups:
-        works = tally[(region, solution, "works")]
-        fails = tally[(region, solution, "does_not_work")]
-        judged = sum(n for (r, s, _), n in tally.items() if (r, s) == (region, solution))
-        out.append(
+    tally: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for verdict in Verdict.objects.select_related("course"):
+        tally[(verdict.course.region, verdict.course.solution)][verdict.outcome] += 1
+    rows = []
+    for (region, solution), counted in sorted(tally.items()):
+        judged = counted.total()
+        works = counted[VerdictKind.WORKS]
+        rows.append(
             {
                 "region": region,
                 "solution": solution,
                 "courses": judged,
                 "works": works,
-                "does_not_work": fails,
-                "responders": round(works / judged, 3) if judged else 0.0,
+                "does_not_work": counted[VerdictKind.DOES_NOT_WORK],
+                "responders": round(works / judged, 3),
             }
         )
-    return {"rows": out}
+    return {"rows": rows}
 
 
 @router.get(

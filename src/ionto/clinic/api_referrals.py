@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import P, PathEx, QueryEx, Router, Status
@@ -51,8 +51,6 @@ from ionto.clinic.models import (
     Practice,
     Referral,
     Stage,
-    TreatmentSession,
-    Verdict,
     VisitStatus,
 )
 from ionto.clinic.roles import sees_clinical
@@ -157,13 +155,26 @@ def consent_json(consent: Consent) -> dict[str, Any]:
     }
 
 
+def courses() -> QuerySet[Course]:
+    """Courses with all that :func:`course_json` shows, in one query however many."""
+    booked = Q(visits__status__in=[VisitStatus.BOOKED, VisitStatus.ATTENDED])
+    given = Q(sessions__started_at__isnull=False)
+    return Course.objects.select_related("verdict").annotate(
+        visits_booked=Count("visits", filter=booked, distinct=True),
+        sessions_given=Count("sessions", filter=given, distinct=True),
+    )
+
+
 def course_json(course: Course, user: User) -> dict[str, Any]:
-    """A course; its protocol and verdict only for those who see clinical records."""
+    """A course read through :func:`courses`; its protocol and verdict only for those who see
+    clinical records."""
     clinical = sees_clinical(user)
     verdict = None
     if clinical and user.has_perm("clinic.view_verdict"):
-        row = Verdict.objects.filter(course=course).first()
-        verdict = row.result if row else None
+        try:
+            verdict = course.verdict.result
+        except ObjectDoesNotExist:
+            verdict = None
     return {
         "id": course.pk,
         "referral_id": course.referral_id,
@@ -171,12 +182,8 @@ def course_json(course: Course, user: User) -> dict[str, Any]:
         "solution": course.solution,
         "sessions_planned": course.sessions_planned,
         "status": course.status,
-        "visits_booked": course.visits.filter(
-            status__in=[VisitStatus.BOOKED, VisitStatus.ATTENDED]
-        ).count(),
-        "sessions_given": TreatmentSession.objects.filter(
-            course=course, started_at__isnull=False
-        ).count(),
+        "visits_booked": course.visits_booked,  # type: ignore[attr-defined]  # courses()
+        "sessions_given": course.sessions_given,  # type: ignore[attr-defined]  # courses()
         "protocol": course.protocol if clinical else None,
         "verdict": verdict,
     }
@@ -186,13 +193,18 @@ def referral_json(referral: Referral, user: User) -> dict[str, Any]:
     clinical = None
     consents = None
     if sees_clinical(user):
-        consultation = Consultation.objects.filter(referral=referral).first()
+        consultation = (
+            Consultation.objects.filter(referral=referral).select_related("seen_by").first()
+        )
         clinical = {
             "clinical_notes": referral.clinical_notes,
             "consultation": consultation_json(consultation) if consultation else None,
         }
         # Consent is part of the first visit: reception's role holds no permission on it.
-        consents = [consent_json(c) for c in referral.consents.order_by("recorded_at", "id")]
+        consents = [
+            consent_json(c)
+            for c in referral.consents.select_related("recorded_by").order_by("recorded_at", "id")
+        ]
     return {
         **referral_summary(referral),
         "hdss": referral.hdss,
@@ -200,7 +212,7 @@ def referral_json(referral: Referral, user: User) -> dict[str, Any]:
         "treatments_tried": list(referral.treatments_tried),
         "funding": funding_json(_funding(referral)),
         "consents": consents,
-        "courses": [course_json(c, user) for c in referral.courses.all()],
+        "courses": [course_json(c, user) for c in courses().filter(referral=referral)],
         "clinical": clinical,
     }
 
@@ -447,7 +459,7 @@ def record_consultation(
 ) -> dict[str, Any]:
     user = require(request, "add_consultation", "change_consultation")
     referral = referral_for(request, referral_id)
-    facts = payload.facts.model_dump(exclude_none=True)
+    facts = payload.facts.model_dump(mode="json", exclude_none=True)
     # Filled from the record when left out: the age today and the sites the GP referred.
     facts.setdefault("age_years", round(referral.patient.age_years(timezone.localdate()), 2))
     facts.setdefault("treat", list(referral.sites))
@@ -525,7 +537,7 @@ def record_assessment(
 def list_courses(request: HttpRequest, referral_id: RecordId) -> list[dict[str, Any]]:
     user = require(request, "view_course")
     referral = referral_for(request, referral_id)
-    return [course_json(c, user) for c in referral.courses.all()]
+    return [course_json(c, user) for c in courses().filter(referral=referral)]
 
 
 @router.post(
@@ -539,8 +551,9 @@ def plan_courses(
 ) -> Status[list[dict[str, Any]]]:
     user = require(request, "add_course")
     referral = referral_for(request, referral_id)
-    courses = workflow.plan_courses(referral, solution=payload.solution)
-    return Status(201, [course_json(c, user) for c in courses])
+    planned = workflow.plan_courses(referral, solution=payload.solution)
+    rows = courses().filter(pk__in=[c.pk for c in planned])
+    return Status(201, [course_json(c, user) for c in rows])
 
 
 @router.get(
@@ -551,6 +564,5 @@ def plan_courses(
 )
 def get_course(request: HttpRequest, course_id: RecordId) -> dict[str, Any]:
     user = require(request, "view_course")
-    rows = Course.objects.select_related("referral")
-    course = get_scoped(request, rows, "referral__patient", course_id, "course")
+    course = get_scoped(request, courses(), "referral__patient", course_id, "course")
     return course_json(course, user)

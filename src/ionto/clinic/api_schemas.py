@@ -8,7 +8,9 @@ an input that is well-formed but wrong (a visit before funding, an HDSS of 5 in 
 screening…) is refused there, with the field named.
 
 The contract's vocabulary (shared/CONTRACT.md) appears as ``Literal`` types so that the schema
-lists the allowed words; a test keeps each list equal to its enum in ``ionto.therapy``.
+lists the allowed words; a test keeps each list equal to its enum in ``ionto.therapy``. The
+consultation's facts reuse ``ionto screen``'s own models for their parts (history, implants,
+skin) and the therapy core's enum for conditions, so the two never drift.
 """
 
 from __future__ import annotations
@@ -19,60 +21,12 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field
 
+from ionto.contract import screen
+from ionto.therapy.vocabulary import Condition
+
 # --- The contract's words ------------------------------------------------------------------
 RegionName = Literal["palms", "soles", "axillae", "face", "neck"]
 SolutionName = Literal["tap_water", "glycopyrronium"]
-ConditionName = Literal[
-    "pacemaker",
-    "icd",
-    "pregnancy",
-    "breastfeeding",
-    "cardiac_arrhythmia",
-    "heart_disease",
-    "epilepsy",
-    "glaucoma",
-    "thrombosis",
-    "glycopyrronium_allergy",
-    "electrical_sensitivity",
-]
-ImplantKindName = Literal[
-    "metal_plate", "metal_screw", "joint_replacement", "copper_iud", "hormonal_iud", "other_metal"
-]
-BodyLocationName = Literal[
-    "head",
-    "neck",
-    "chest",
-    "abdomen",
-    "pelvis",
-    "spine",
-    "left_shoulder",
-    "left_upper_arm",
-    "left_elbow",
-    "left_forearm",
-    "left_wrist",
-    "left_hand",
-    "left_hip",
-    "left_thigh",
-    "left_knee",
-    "left_lower_leg",
-    "left_ankle",
-    "left_foot",
-    "right_shoulder",
-    "right_upper_arm",
-    "right_elbow",
-    "right_forearm",
-    "right_wrist",
-    "right_hand",
-    "right_hip",
-    "right_thigh",
-    "right_knee",
-    "right_lower_leg",
-    "right_ankle",
-    "right_foot",
-]
-SkinFindingName = Literal[
-    "small_cut", "open_wound", "infection", "eczema", "impaired_sensation", "malignancy"
-]
 SideEffectName = Literal[
     "tingling",
     "burning_sensation",
@@ -443,39 +397,31 @@ class ReferralPage(Out):
 
 
 # --- First visit ----------------------------------------------------------------------------
-class HistoryIn(In):
-    duration_months: Annotated[float, Field(ge=0, le=1600)] | None = None
-    onset_age_years: Annotated[float, Field(ge=0, le=130)] | None = None
-    bilateral_symmetric: bool | None = None
-    impairs_daily_activities: bool | None = None
-    episodes_per_week: Annotated[float, Field(ge=0, le=1000)] | None = None
-    family_history: bool | None = None
-    stops_during_sleep: bool | None = None
-    night_sweats: bool | None = None
-    generalised: bool | None = None
-    systemic_symptoms: bool | None = None
+# The facts' parts are ``ionto screen``'s own models (contract.screen), with their words and
+# bounds; only read leniently, as ninja hands them parsed JSON, where the contract's strict
+# mode would take a word for its enum only from raw JSON.
+class HistoryIn(screen.HistoryIn):
+    model_config = ConfigDict(strict=False)
 
 
-class ImplantIn(In):
-    kind: ImplantKindName
-    location: BodyLocationName
+class ImplantIn(screen.ImplantIn):
+    model_config = ConfigDict(strict=False)
 
 
-class SkinIn(In):
-    region: RegionName
-    finding: SkinFindingName
+class SkinIn(screen.SkinIn):
+    model_config = ConfigDict(strict=False)
 
 
 class FactsIn(In):
     """A patient's facts as ``ionto screen`` takes them (CONTRACT.md). ``age_years`` may be
     left out (the age on record today is used) and so may ``treat`` (the referred sites)."""
 
-    age_years: Annotated[float, Field(ge=0, le=130)] | None = None
+    age_years: screen.Age | None = None
     treat: Annotated[list[RegionName], Field(min_length=1, max_length=10)] | None = None
     solution: SolutionName = "tap_water"
     sites: list[RegionName] = Field(default_factory=list, max_length=10)
     history: HistoryIn = Field(default_factory=HistoryIn)
-    conditions: list[ConditionName] = Field(default_factory=list, max_length=20)
+    conditions: list[Condition] = Field(default_factory=list, max_length=20)
     implants: list[ImplantIn] = Field(default_factory=list, max_length=50)
     skin: list[SkinIn] = Field(default_factory=list, max_length=50)
     hdss: Hdss | None = None

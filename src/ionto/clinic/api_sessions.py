@@ -24,6 +24,7 @@ from ionto.clinic import roles, stations
 from ionto.clinic.api_access import get_scoped, require
 from ionto.clinic.api_errors import READ_ERRORS, WRITE_ERRORS, responses
 from ionto.clinic.api_schemas import MAX_ID, Out, SessionStatusName
+from ionto.clinic.api_treatment import sessions
 from ionto.clinic.models import SessionEventRow, SessionStatus, TraceChunk, TreatmentSession
 
 router = Router(tags=["sessions"])
@@ -96,16 +97,12 @@ class StationOrderOut(Out):
 
 
 # --- Helpers --------------------------------------------------------------------------------
-def _sessions() -> Any:
-    return TreatmentSession.objects.select_related("chair", "course")
-
-
 def _operable(request: HttpRequest, session_id: int) -> TreatmentSession:
     """A session the caller may run: clinical staff allowed to change sessions."""
     require(request, "change_treatmentsession")
     if not roles.is_staff_role(request.user):
         raise HttpError(403, "only the clinic's staff run sessions")
-    session: TreatmentSession = get_scoped(request, _sessions(), _TO_PATIENT, session_id, "session")
+    session: TreatmentSession = get_scoped(request, sessions(), _TO_PATIENT, session_id, "session")
     return session
 
 
@@ -213,7 +210,7 @@ def live(
     events_after: QueryEx[int, P(ge=0, le=MAX_ID, description="Events after this id")] = 0,
 ) -> dict[str, Any]:
     require(request, "view_treatmentsession")
-    session: TreatmentSession = get_scoped(request, _sessions(), _TO_PATIENT, session_id, "session")
+    session: TreatmentSession = get_scoped(request, sessions(), _TO_PATIENT, session_id, "session")
     if roles.is_patient(request.user) and not session.finished:
         raise HttpError(403, "you can see this session once it has finished")
     return live_json(session, after, events_after)

@@ -4,7 +4,6 @@ past the funded sessions, on a busy chair or against a frequency cap."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -29,6 +28,7 @@ from ionto.clinic.api_schemas import (
     VisitStatusName,
 )
 from ionto.clinic.models import Chair, Course, TreatmentSession, Visit
+from ionto.clinic.pages.lists import day_bounds
 
 router = Router(tags=["visits"])
 
@@ -70,13 +70,6 @@ def visit_json(visit: Visit) -> dict[str, Any]:
 
 def visits() -> QuerySet[Visit]:
     return Visit.objects.select_related("course__referral__patient", "chair", "session")
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """Midnight to midnight in the clinic's time zone."""
-    tz = timezone.get_current_timezone()
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
 def _chair(chair_id: int | None) -> Chair | None:
