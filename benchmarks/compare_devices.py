@@ -279,7 +279,6 @@ def run_baseline_device(
 ) -> DeviceSession:
     request = settings.request(seed, movements)
     _, plan, _ = build_plan(request)
-    planned_mA_min = plan.planned_uA_ms() * plan.phases / 60_000_000
     patient = _baseline_patient(settings, seed, movements)
     started = time.perf_counter()
     device: BaselineDevice
@@ -302,7 +301,7 @@ def run_baseline_device(
         seed,
         str(run.end_state),
         plan.target_uA,
-        planned_mA_min,
+        plan.planned_mA_min,
         load.watch.result(),
         run.pain_reports,
         movements,

@@ -224,6 +224,11 @@ class SessionPlan:
         return round(target * (per_phase_ms + ramps_ms))
 
     @property
+    def planned_mA_min(self) -> float:
+        """The whole session's planned dose (every polarity phase), in mA·min."""
+        return self.planned_uA_ms() * self.phases / UA_MS_PER_MA_MIN
+
+    @property
     def slew_uA_per_s(self) -> int:
         return max(1, math.ceil(self.target_uA / self.ramp_up_s))
 

@@ -584,8 +584,7 @@ class Firmware:
     between ticks; :meth:`tick` runs one 1 ms step; :meth:`advance` runs many at once.
     """
 
-    def __init__(self, config: FirmwareBuild = DEFAULT_BUILD) -> None:
-        build = config
+    def __init__(self, build: FirmwareBuild = DEFAULT_BUILD) -> None:
         self.build = build
         self._tick = 0
         self._state = DeviceState.IDLE
@@ -1090,7 +1089,7 @@ class Firmware:
         build = self.build
         magnitude_uA = current if current >= 0 else -current
         lowest = build.impedance_guard_min_uA
-        # (the band, as _guard_band_of gives it, inline: this runs on every reading)
+        # The band: 1, 2, … as the current doubles from the lowest, at most the last.
         if magnitude_uA < lowest or self._state not in OUTPUT_STATES or self._fault is _WATCHDOG:
             self._guard_armed = False
             return
@@ -1112,14 +1111,6 @@ class Firmware:
             self._fire(Trigger.OPEN_CIRCUIT, impedance_mohm // 1000)
             return
         self._guard_ref_mohm = impedance_mohm if impedance_mohm < reference else reference
-
-    def _guard_band_of(self, magnitude_uA: int) -> int:
-        """The guard's band of a current: 0 below its lowest current, then 1, 2, … as the
-        current doubles, up to ``impedance_guard_bands``."""
-        lowest = self.build.impedance_guard_min_uA
-        if magnitude_uA < lowest:
-            return 0
-        return min((magnitude_uA // lowest).bit_length(), self.build.impedance_guard_bands)
 
     def _is_open_circuit(self, wanted: int, along: int, voltage: int, compliance: int) -> bool:
         """At compliance with the current far below the demand (under half), or an impedance
@@ -1190,7 +1181,7 @@ class Firmware:
         regulated one, in an output state: the current is the set point)."""
         lowest = self.build.impedance_guard_min_uA
         level = self._level
-        # (_guard_band_of inline)
+        # (the band, as _guard_impedance takes it)
         band = 0 if level < lowest else (level // lowest).bit_length()
         if band > self.build.impedance_guard_bands:
             band = self.build.impedance_guard_bands

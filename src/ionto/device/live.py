@@ -57,11 +57,8 @@ from ionto.device.controller import (
     SessionRecord,
 )
 from ionto.device.link import DeviceLink, DeviceSample, Progress, Reply
-from ionto.device.patients import VirtualPatient
-from ionto.device.session import EventKind, SessionRequest, build_plan
-from ionto.device.simulator import SimulatedDevice
+from ionto.device.session import SessionRequest, build_plan, end_state, simulated_device
 from ionto.device.wire import DeviceState, FaultCode, HostMessage, Polarity
-from ionto.therapy.vocabulary import Waveform
 
 #: Chart samples per second (derived: smooth to the eye, and a 20-minute session is ~13,000
 #: points, which a browser chart draws at once).
@@ -329,14 +326,7 @@ class LiveOutcome:
     @property
     def state(self) -> str:
         """completed, stopped, aborted, fault — or interrupted."""
-        if self.interrupted:
-            return "interrupted"
-        return {
-            Phase.COMPLETED: "completed",
-            Phase.STOPPED: "stopped",
-            Phase.ABORTED: "aborted",
-            Phase.FAULT: "fault",
-        }.get(self.record.phase, "aborted")
+        return "interrupted" if self.interrupted else end_state(self.record.phase)
 
 
 class _Order(StrEnum):
@@ -551,7 +541,7 @@ class LiveSession:
             voltage_V=last.voltage_mV / 1000,
             forward_mA_min=(rec.forward_uA_ms + forward) / UA_MS_PER_MA_MIN,
             reverse_mA_min=(rec.reverse_uA_ms + reverse) / UA_MS_PER_MA_MIN,
-            planned_mA_min=plan.planned_uA_ms() * plan.phases / UA_MS_PER_MA_MIN,
+            planned_mA_min=plan.planned_mA_min,
             peak_current_mA=rec.peak_uA / 1000,
             treated_s=rec.treated_ms / 1000,
             pain_reports=rec.pain_reports,
@@ -586,28 +576,6 @@ class LiveSession:
 
 
 # --- A simulated session -------------------------------------------------------------------------
-def scripted_patient(
-    request: SessionRequest, patient: VirtualPatient
-) -> tuple[VirtualPatient, list[ScheduledInput]]:
-    """The request's scripted events, as ``run_session`` applies them: lifts and skin breaks
-    on the virtual patient, pain, stop and host loss as inputs at their ticks."""
-    inputs: list[ScheduledInput] = []
-    for event in request.events:
-        tick = round(event.t_s * 1000)
-        if event.kind is EventKind.LIFT:
-            assert event.duration_s is not None  # ScriptedEvent refuses a lift without one
-            patient = patient.lift(event.t_s, event.duration_s)
-        elif event.kind is EventKind.SKIN_BREAK:
-            patient = patient.skin_break(event.t_s)
-        elif event.kind is EventKind.PAIN:
-            inputs.append(ScheduledInput(tick, SessionInput.PAIN))
-        elif event.kind is EventKind.STOP:
-            inputs.append(ScheduledInput(tick, SessionInput.STOP))
-        else:
-            inputs.append(ScheduledInput(tick, SessionInput.HOST_LOSS))
-    return patient, inputs
-
-
 def simulated_session(
     request: SessionRequest,
     *,
@@ -621,12 +589,7 @@ def simulated_session(
     (the therapy core's caps apply again to the requested current). ``request.trace_hz`` is
     ignored: the chart's rate is ``sample_hz``."""
     protocol, plan, _limits = build_plan(request)
-    patient = VirtualPatient.from_seed(
-        request.seed, request.region, request.age_years, request.water_uS_cm
-    )
-    patient, scripted = scripted_patient(request, patient)
-    duty = protocol.duty_cycle if plan.waveform is Waveform.PULSED_DC else None
-    device = SimulatedDevice(patient, plan.waveform, duty_cycle=duty, sample_hz=sample_hz)
+    device, scripted = simulated_device(request, protocol, plan, sample_hz)
     return LiveSession(
         device,
         plan,

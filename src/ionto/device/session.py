@@ -80,12 +80,18 @@ class SessionOutcome:
 
     @property
     def state(self) -> str:
-        return {
-            Phase.COMPLETED: "completed",
-            Phase.STOPPED: "stopped",
-            Phase.ABORTED: "aborted",
-            Phase.FAULT: "fault",
-        }.get(self.record.phase, "aborted")
+        return end_state(self.record.phase)
+
+
+def end_state(phase: Phase) -> str:
+    """How a session that ended in ``phase`` is reported: completed, stopped, aborted or
+    fault (a phase that is no end counts as aborted)."""
+    return {
+        Phase.COMPLETED: "completed",
+        Phase.STOPPED: "stopped",
+        Phase.ABORTED: "aborted",
+        Phase.FAULT: "fault",
+    }.get(phase, "aborted")
 
 
 def _protocol(request: SessionRequest) -> Protocol:
@@ -120,8 +126,12 @@ def build_plan(request: SessionRequest) -> tuple[Protocol, SessionPlan, tuple[Li
     return protocol, plan, limits
 
 
-def run_session(request: SessionRequest) -> SessionOutcome:
-    protocol, plan, limits = build_plan(request)
+def simulated_device(
+    request: SessionRequest, protocol: Protocol, plan: SessionPlan, sample_hz: int
+) -> tuple[SimulatedDevice, list[ScheduledInput]]:
+    """The simulated device on the virtual patient of ``request.seed``, with the request's
+    scripted events: lifts and skin breaks on the patient, pain, stop and host loss as inputs
+    at their ticks."""
     patient = VirtualPatient.from_seed(
         request.seed, request.region, request.age_years, request.water_uS_cm
     )
@@ -129,7 +139,7 @@ def run_session(request: SessionRequest) -> SessionOutcome:
     for event in request.events:
         tick = round(event.t_s * 1000)
         if event.kind is EventKind.LIFT:
-            assert event.duration_s is not None
+            assert event.duration_s is not None  # ScriptedEvent refuses a lift without one
             patient = patient.lift(event.t_s, event.duration_s)
         elif event.kind is EventKind.SKIN_BREAK:
             patient = patient.skin_break(event.t_s)
@@ -140,7 +150,13 @@ def run_session(request: SessionRequest) -> SessionOutcome:
         else:
             inputs.append(ScheduledInput(tick, SessionInput.HOST_LOSS))
     duty = protocol.duty_cycle if plan.waveform is Waveform.PULSED_DC else None
-    device = SimulatedDevice(patient, plan.waveform, duty_cycle=duty, sample_hz=request.trace_hz)
+    device = SimulatedDevice(patient, plan.waveform, duty_cycle=duty, sample_hz=sample_hz)
+    return device, inputs
+
+
+def run_session(request: SessionRequest) -> SessionOutcome:
+    protocol, plan, limits = build_plan(request)
+    device, inputs = simulated_device(request, protocol, plan, request.trace_hz)
     controller = SessionController(device, plan)
     record = controller.run(InputSource(inputs), pain_source=device)
     all_limits = tuple(dict.fromkeys((*limits, *protocol.limits)))
@@ -152,5 +168,5 @@ def run_session(request: SessionRequest) -> SessionOutcome:
         peak_density_mA_cm2=device.load.peak_density_mA_cm2,
         max_sensation=device.load.peak_sensation,
         samples=tuple(controller.samples),
-        planned_mA_min=plan.planned_uA_ms() * plan.phases / 60_000_000,
+        planned_mA_min=plan.planned_mA_min,
     )
