@@ -29,7 +29,10 @@ stages' values fixed as constraints and the previous solution as a hint:
 4. even chair load: decided when chairs are given (see above); no time changes, so it
    cannot disturb stages 1–3.
 
-The greedy first fit (:mod:`.greedy`) is the first stage's hint, and the schedule returned is
+The best of several greedy runs (:mod:`.greedy`: the receptionist's first fit, other
+orders, and the quiet-time placement), improved piece by piece (:mod:`.lns`: a waiting
+referral and the courses in its way re-booked together), is the first stage's hint and
+starting point, and the schedule returned is
 never lexicographically worse than it: when the time limit stops a stage before it finds
 something better, the previous solution stands. Deterministic settings: a fixed number of
 workers and a fixed random seed (a run that hits its time limit may still differ slightly
@@ -51,10 +54,13 @@ from ionto.clinic.scheduling.calendar import (
 )
 from ionto.clinic.scheduling.diary import assign_chairs_and_nurses
 from ionto.clinic.scheduling.greedy import (
+    Placement,
+    first_come,
     funding_week_then_shortest,
     shortest_course_first,
     solve_greedy,
 )
+from ionto.clinic.scheduling.lns import book_more
 from ionto.clinic.scheduling.metrics import objective_key
 from ionto.clinic.scheduling.problem import (
     MINUTES_PER_DAY,
@@ -67,8 +73,22 @@ from ionto.clinic.scheduling.problem import (
 )
 from ionto.clinic.scheduling.rules import slots_for
 
-#: Greedy orders tried besides first come, first served; the best is the first hint.
-WARM_START_ORDERS = (shortest_course_first, funding_week_then_shortest)
+#: Greedy orders and placements tried besides the receptionist's own (first come, first
+#: fit); the best is the first hint.
+WARM_STARTS = (
+    (shortest_course_first, Placement.FIRST_FIT),
+    (funding_week_then_shortest, Placement.FIRST_FIT),
+    (first_come, Placement.QUIET),
+    (shortest_course_first, Placement.QUIET),
+    (funding_week_then_shortest, Placement.QUIET),
+)
+
+#: Share of the time limit for booking more courses piece by piece (:mod:`.lns`) before the
+#: whole model's stages. Derived by trial on the benchmark's centres (benchmarks/README.md).
+LNS_SHARE = 0.6
+
+#: At most this long to prove the capacity cuts' bound on courses booked.
+RELAXATION_SECONDS = 2.0
 
 #: Share of the remaining time each stage may use (the last takes what is left).
 STAGE_SHARES: tuple[float, ...] = (0.5, 0.6, 1.0)
@@ -112,6 +132,8 @@ class BookingModel:
         self.vars: list[cp_model.IntVar] = []
         #: Variables added by a caller (rescheduling's "moved" flags): read as solved.
         self.extra: list[cp_model.IntVar] = []
+        #: The redundant capacity cuts (see :meth:`_energy_cuts`): (booked, chair slots), cap.
+        self.cuts: list[tuple[tuple[tuple[cp_model.IntVar, int], ...], int]] = []
         intervals: list[cp_model.IntervalVar] = []
         m = self.model
         for cal in calendars:
@@ -230,12 +252,39 @@ class BookingModel:
                     capacity = sum(per_day[a : b + 1])
                     if sum(e for _, e in terms) <= capacity:
                         continue
+                    self.cuts.append((tuple(terms), capacity))
                     self.model.add(
                         cp_model.LinearExpr.weighted_sum(
                             [v for v, _ in terms], [e for _, e in terms]
                         )
                         <= capacity
                     )
+
+    def relaxation_bound(self, settings: CpSatSettings, seconds: float) -> int | None:
+        """At most how many courses can be booked, by the capacity cuts alone.
+
+        A relaxation of the whole model (each cut holds in every schedule), small enough for
+        CP-SAT to solve to optimality in well under a second where the whole model does not
+        even finish its first linear relaxation within the time limit (600 referrals). Its
+        optimum bounds the first stage; ``None`` if it is not proved within ``seconds``.
+        """
+        relaxed = cp_model.CpModel()
+        booked = {c.booked.index: relaxed.new_bool_var(c.booked.name) for c in self.courses}
+        for terms, capacity in self.cuts:
+            relaxed.add(
+                cp_model.LinearExpr.weighted_sum(
+                    [booked[v.index] for v, _ in terms], [e for _, e in terms]
+                )
+                <= capacity
+            )
+        relaxed.maximize(cp_model.LinearExpr.sum(list(booked.values())))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.05, seconds)
+        solver.parameters.num_workers = settings.workers
+        solver.parameters.random_seed = settings.random_seed
+        if solver.solve(relaxed) != cp_model.OPTIMAL:
+            return None
+        return round(solver.objective_value)
 
     # --- objectives ---------------------------------------------------------------------------
     def booked_count(self) -> cp_model.LinearExpr:
@@ -334,6 +383,17 @@ def _evaluate_linear(expr: cp_model.LinearExpr, values: dict[int, int]) -> int:
     return total
 
 
+def _trivial_bound(expr: cp_model.LinearExpr, *, maximise: bool) -> int:
+    """The objective's bound from its variables' domains alone (nothing solved)."""
+    flat = cp_model.FlatIntExpr(expr)
+    total = int(flat.offset)
+    for var, coeff in zip(flat.vars, flat.coeffs, strict=True):
+        domain = list(var.proto.domain)  # OR-Tools' repeated field has no negative index
+        lo, hi = int(domain[0]), int(domain[-1])
+        total += int(coeff) * (hi if (coeff > 0) == maximise else lo)
+    return total
+
+
 def starts_from_schedule(model: BookingModel, schedule: Schedule) -> dict[str, list[int]]:
     """Booked courses' visit starts (slots from the horizon's start) from a schedule."""
     centre = model.problem.centre
@@ -353,6 +413,9 @@ class StageSpec:
     name: str
     maximise: bool
     expr: cp_model.LinearExpr
+    #: A bound proved beforehand (a relaxation's optimum): added as a cut, and reported when
+    #: it is tighter than the solver's own.
+    known_bound: int | None = None
 
 
 def solve_stages(
@@ -377,6 +440,8 @@ def solve_stages(
             share = 1.0
         budget = max(0.05, (deadline - time.perf_counter()) * share)
         m = model.model
+        if spec.known_bound is not None:
+            m.add(spec.expr <= spec.known_bound if spec.maximise else spec.expr >= spec.known_bound)
         if spec.maximise:
             m.maximize(spec.expr)
         else:
@@ -406,9 +471,18 @@ def solve_stages(
             )
         else:
             value = previous
-            bound = round(solver.best_objective_bound) if solver.best_objective_bound else value
+            # With no solution the solver may not have bounded anything either (it then
+            # reports 0). Had it proved the value it would say OPTIMAL; so keep its bound
+            # only when it lies strictly beyond the value and within the trivial bound.
+            bound = round(solver.best_objective_bound)
+            trivial = _trivial_bound(spec.expr, maximise=spec.maximise)
+            informative = value < bound <= trivial if spec.maximise else trivial <= bound < value
+            if not informative:
+                bound = trivial
             status = Status.UNKNOWN
         hinted = values
+        if spec.known_bound is not None:
+            bound = min(bound, spec.known_bound) if spec.maximise else max(bound, spec.known_bound)
         if spec.maximise:
             bound = max(bound, value)
             m.add(spec.expr >= value)
@@ -436,17 +510,33 @@ def solve_cpsat(problem: Problem, settings: CpSatSettings = DEFAULT_SETTINGS) ->
     by_id = {c.referral.id: c for c in calendars}
     greedy = solve_greedy(problem, calendars=by_id)
     warm = min(
-        (greedy, *(solve_greedy(problem, o, by_id) for o in WARM_START_ORDERS)),
+        (greedy, *(solve_greedy(problem, o, by_id, placement) for o, placement in WARM_STARTS)),
         key=lambda sch: objective_key(problem, sch),
     )
     unfit = [not_bookable(centre, c) for c in calendars if not c.bookable]
+    more = book_more(
+        problem,
+        warm.by_referral(),
+        by_id,
+        seconds=(deadline - time.perf_counter()) * LNS_SHARE,
+        seed=settings.random_seed,
+        workers=settings.workers,
+    )
     model = BookingModel(problem, [c for c in calendars if c.bookable])
+    relaxed = model.relaxation_bound(
+        settings, seconds=min(RELAXATION_SECONDS, (deadline - time.perf_counter()) / 4)
+    )
     stages = [
-        StageSpec("courses_booked", True, model.booked_count()),
+        StageSpec("courses_booked", True, model.booked_count(), known_bound=relaxed),
         StageSpec("total_wait_days", False, model.total_wait()),
         StageSpec("time_of_day_spread_slots", False, model.total_spread()),
     ]
-    start = model.complete(starts_from_schedule(model, warm))
+    start = model.complete(
+        {
+            ref: [centre.day_index(a.on) * model.spd + a.start_min // model.slot for a in visits]
+            for ref, visits in more.items()
+        }
+    )
     values, done = solve_stages(model, stages, start, settings, deadline)
     visits = model.appointments(values)
     booked_ids = {a.referral for a in visits}

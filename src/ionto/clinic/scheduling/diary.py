@@ -17,6 +17,7 @@ Two uses:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -48,10 +49,11 @@ class Diary:
         first = start_min // self.slot
         return first, slots_for(end_min, self.slot) - first
 
-    def first_fit(
+    def _free(
         self, on: date, first_start_min: int, last_start_min: int, minutes: int
-    ) -> tuple[int, int, str] | None:
-        """The earliest (start minute, chair, nurse) on a day within the start window."""
+    ) -> tuple[int, dict[int, int], dict[str, int]]:
+        """Starts (bit per slot) in the window where a chair is free and a rostered nurse
+        has a chair to spare for the whole visit, and each chair's and nurse's free runs."""
         chairs = self.centre.chairs_on(on)
         nurses = self.centre.nurses_on(on)
         length = slots_for(minutes, self.slot)
@@ -67,13 +69,48 @@ class Diary:
         any_nurse = 0
         for run in nurse_runs.values():
             any_nurse |= run
-        fits = any_chair & any_nurse & window
+        return any_chair & any_nurse & window, chair_runs, nurse_runs
+
+    def _at(
+        self, slot: int, chair_runs: dict[int, int], nurse_runs: dict[str, int]
+    ) -> tuple[int, int, str]:
+        chair = min(c for c, run in chair_runs.items() if run >> slot & 1)
+        nurse = next(n for n, run in nurse_runs.items() if run >> slot & 1)
+        return slot * self.slot, chair, nurse
+
+    def first_fit(
+        self, on: date, first_start_min: int, last_start_min: int, minutes: int
+    ) -> tuple[int, int, str] | None:
+        """The earliest (start minute, chair, nurse) on a day within the start window."""
+        fits, chair_runs, nurse_runs = self._free(on, first_start_min, last_start_min, minutes)
         if not fits:
             return None
-        s = (fits & -fits).bit_length() - 1
-        chair = next(c for c in chairs if chair_runs[c] >> s & 1)
-        nurse = next(n.id for n in nurses if nurse_runs[n.id] >> s & 1)
-        return s * self.slot, chair, nurse
+        return self._at((fits & -fits).bit_length() - 1, chair_runs, nurse_runs)
+
+    def quiet_fit(
+        self,
+        on: date,
+        first_start_min: int,
+        last_start_min: int,
+        minutes: int,
+        pressure: Sequence[float],
+    ) -> tuple[int, int, str] | None:
+        """Like :meth:`first_fit`, at the free start whose slots the fewest other patients
+        need (``pressure``: cumulative demand per slot of the day, see :func:`time_pressure`);
+        the earliest among equals."""
+        fits, chair_runs, nurse_runs = self._free(on, first_start_min, last_start_min, minutes)
+        if not fits:
+            return None
+        length = slots_for(minutes, self.slot)
+        best: tuple[float, int] | None = None
+        while fits:
+            s = (fits & -fits).bit_length() - 1
+            fits &= fits - 1
+            cost = pressure[s + length] - pressure[s]
+            if best is None or cost < best[0] - 1e-9:
+                best = (cost, s)
+        assert best is not None
+        return self._at(best[1], chair_runs, nurse_runs)
 
     def book(self, a: Appointment) -> None:
         first, length = self._slots(a.start_min, a.end_min)

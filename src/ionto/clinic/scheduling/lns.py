@@ -1,0 +1,157 @@
+"""Book more courses by re-solving small pieces of a schedule (large neighbourhood search).
+
+CP-SAT on the whole centre (hundreds of courses, thousands of visits) proves little and
+finds little better than its greedy start within 30 s: what keeps a waiting patient out is
+usually a handful of booked courses sitting in the only times they can come. So, again and
+again until the time is up:
+
+1. take a referral still on the waiting list (shorter courses more often: they are the
+   likeliest to fit);
+2. free the booked courses that use most of its days and times (ties broken at random);
+3. book the freed courses and the waiting one afresh with CP-SAT (:class:`.cpsat.BookingModel`)
+   over the weeks around them, everything else fixed, maximising courses booked, with the
+   freed courses' places as the hint;
+4. keep the result only when it books more courses than before.
+
+Each step can only add courses; every step's schedule keeps every rule (the sub-problem is
+the same model, its other bookings fixed). The freed courses may move: this runs before
+CP-SAT's wait and time-of-day stages, which then settle them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from ortools.sat.python import cp_model
+
+from ionto.clinic.scheduling.calendar import CourseCalendar, course_calendar
+from ionto.clinic.scheduling.problem import Appointment, Problem, Referral
+
+#: Booked courses freed around the waiting referral in one step. Derived by trial on the
+#: benchmark's centres (benchmarks/README.md): 10 rarely helps, 40 makes each step slow.
+FREED_PER_STEP = 20
+#: CP-SAT's limit for one step: most steps that help are proved optimal within a second.
+STEP_SECONDS = 2.0
+#: The weeks around the waiting referral's possible course that a step may re-plan.
+MARGIN_DAYS = 28
+
+
+def _overlap(calendar: CourseCalendar, visits: list[Appointment], start_day: int) -> int:
+    """How many of a course's visits sit on the waiting referral's days and times."""
+    r = calendar.referral
+    count = 0
+    for a in visits:
+        window = calendar.windows.get(a.on.toordinal() - start_day)
+        if window is None:
+            continue
+        first, last = window
+        if a.start_min < last + r.visit_minutes and a.end_min > first:
+            count += 1
+    return count
+
+
+def book_more(
+    problem: Problem,
+    booked: Mapping[str, Sequence[Appointment]],
+    calendars: Mapping[str, CourseCalendar],
+    *,
+    seconds: float,
+    seed: int = 0,
+    workers: int = 2,
+) -> dict[str, list[Appointment]]:
+    """More courses booked than ``booked`` (referral → its visits), or the same ones.
+
+    ``booked`` must keep every rule with ``problem.fixed``; so does the answer. Chairs and
+    nurses of visits that moved are left for :func:`.diary.assign_chairs_and_nurses`.
+    """
+    # Imported here: cpsat imports this module for its first stage.
+    from ionto.clinic.scheduling.cpsat import BookingModel
+
+    deadline = time.perf_counter() + seconds
+    centre = problem.centre
+    origin = centre.start.toordinal()
+    rng = random.Random(seed)
+    fixed_refs = problem.fixed_referrals
+    current = {k: sorted(v) for k, v in booked.items() if k not in fixed_refs}
+    while time.perf_counter() < deadline - 0.2:
+        waiting = [r for r in problem.to_book if r.id not in current and calendars[r.id].bookable]
+        if not waiting:
+            break
+        chosen = _pick(rng, waiting)
+        cal = calendars[chosen.id]
+        assert cal.earliest is not None
+        assert cal.latest is not None
+        first_day = max(0, cal.earliest[0] - MARGIN_DAYS)
+        last_day = min(centre.days - 1, cal.latest[-1] + MARGIN_DAYS)
+        first_day -= first_day % 7  # the sub-horizon keeps the weekly grid of the whole
+        weeks = (last_day - first_day) // 7 + 1
+        sub_centre = replace(centre, start=centre.date_of(first_day), weeks=weeks)
+        lo_date, hi_date = sub_centre.start, sub_centre.end
+        scores: dict[str, float] = {}
+        for ref, visits in current.items():
+            if visits[0].on < lo_date or visits[-1].on > hi_date:
+                continue  # only courses wholly inside the sub-horizon may move
+            overlap = _overlap(cal, visits, origin)
+            if overlap:
+                scores[ref] = overlap + 3 * rng.random()
+        freed = set(sorted(scores, key=lambda k: -scores[k])[:FREED_PER_STEP])
+        kept = tuple(
+            a
+            for ref, visits in current.items()
+            if ref not in freed
+            for a in visits
+            if lo_date <= a.on <= hi_date
+        ) + tuple(a for a in problem.fixed if lo_date <= a.on <= hi_date)
+        kept_refs = {a.referral for a in kept}
+        sub = Problem(
+            sub_centre,
+            tuple(
+                r
+                for r in problem.referrals
+                if r.id in freed or r.id == chosen.id or r.id in kept_refs
+            ),
+            kept,
+        )
+        sub_calendars = [course_calendar(sub_centre, r) for r in sub.to_book]
+        if not all(c.bookable for c in sub_calendars if c.referral.id in freed):
+            continue
+        sub_calendars = [c for c in sub_calendars if c.bookable]
+        model = BookingModel(sub, sub_calendars)
+        model.model.maximize(model.booked_count())
+        spd = model.spd
+        sub_origin = sub_centre.start.toordinal()
+        model.hint(
+            model.complete(
+                {
+                    ref: [
+                        (a.on.toordinal() - sub_origin) * spd + a.start_min // model.slot
+                        for a in current[ref]
+                    ]
+                    for ref in freed
+                }
+            )
+        )
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = min(STEP_SECONDS, deadline - time.perf_counter())
+        solver.parameters.num_workers = workers
+        solver.parameters.random_seed = seed
+        status = solver.solve(model.model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            continue
+        if solver.objective_value <= len(freed) + 0.5:
+            continue
+        found = model.appointments(model.read(solver))
+        for ref in freed:
+            del current[ref]
+        for a in found:
+            current.setdefault(a.referral, []).append(a)
+    return current
+
+
+def _pick(rng: random.Random, waiting: list[Referral]) -> Referral:
+    """A waiting referral, the shorter courses (chair time) more often."""
+    weights = [1.0 / (r.visit_minutes * r.sessions) for r in waiting]
+    return rng.choices(waiting, weights)[0]
