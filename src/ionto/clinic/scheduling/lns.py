@@ -7,7 +7,8 @@ again until the time is up:
 
 1. take a referral still on the waiting list (shorter courses more often: they are the
    likeliest to fit);
-2. free the booked courses that use most of its days and times (ties broken at random);
+2. free a few booked courses (2–4) among those that use most of its days and times (ties
+   broken at random);
 3. book the freed courses and the waiting one afresh with CP-SAT (:class:`.cpsat.BookingModel`)
    over the weeks around them, everything else fixed, maximising courses booked, with the
    freed courses' places as the hint;
@@ -30,11 +31,13 @@ from ortools.sat.python import cp_model
 from ionto.clinic.scheduling.calendar import CourseCalendar, course_calendar
 from ionto.clinic.scheduling.problem import Appointment, Problem, Referral
 
-#: Booked courses freed around the waiting referral in one step. Derived by trial on the
-#: benchmark's centres (benchmarks/README.md): 10 rarely helps, 40 makes each step slow.
-FREED_PER_STEP = 20
-#: CP-SAT's limit for one step: most steps that help are proved optimal within a second.
-STEP_SECONDS = 2.0
+#: How many booked courses one step frees around the waiting referral (one of these, at
+#: random). Derived by trial on the benchmark's centre of 600 referrals, 18 s from 227
+#: courses (benchmarks/README.md): freeing 2–4 books 239–244, 6 books 239, 10 books 236,
+#: 20 books 230 — small steps are proved in a fraction of a second, so many more are tried.
+FREED_PER_STEP: tuple[int, ...] = (2, 3, 4)
+#: CP-SAT's limit for one step (same trial: 0.2–0.3 s as good as 1 s, and more steps).
+STEP_SECONDS = 0.3
 #: The weeks around the waiting referral's possible course that a step may re-plan.
 MARGIN_DAYS = 28
 
@@ -97,7 +100,7 @@ def book_more(
             overlap = _overlap(cal, visits, origin)
             if overlap:
                 scores[ref] = overlap + 3 * rng.random()
-        freed = set(sorted(scores, key=lambda k: -scores[k])[:FREED_PER_STEP])
+        freed = set(sorted(scores, key=lambda k: -scores[k])[: rng.choice(FREED_PER_STEP)])
         kept = tuple(
             a
             for ref, visits in current.items()
