@@ -38,6 +38,23 @@ def _cmd_course_verdict(args: argparse.Namespace) -> dict[str, Any]:
     return verdict_json(read_input(args.file))
 
 
+def _cmd_course_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.contract.course_simulate import options_from_text, simulate_json
+
+    return simulate_json(
+        options_from_text(
+            patients=args.patients,
+            seed=args.seed,
+            protocol=args.protocol,
+            region=args.region,
+            age=args.age,
+            maintenance=args.maintenance,
+            engine=args.engine,
+            calibration=args.calibration,
+        )
+    )
+
+
 def _cmd_session_simulate(args: argparse.Namespace) -> dict[str, Any]:
     from ionto.contract.session import request_from_options, simulate_json
 
@@ -141,6 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("file", metavar="FILE")
     verdict.add_argument("--text", action="store_true", help="plain text for people, not JSON")
     verdict.set_defaults(run=_cmd_course_verdict)
+    course_simulate = course_commands.add_parser(
+        "simulate",
+        help="virtual patients' whole courses: initial course, then 26 weeks of maintenance",
+        description="Simulate the initial course and 26 weeks of home maintenance for N "
+        "virtual patients (the sweat-response model, docs/response-model.md) and print "
+        "population figures as JSON. Deterministic for a seed.",
+    )
+    # Values are parsed by ionto.contract.course_simulate, so that a bad one names its option.
+    course_simulate.add_argument("--patients", default="1000", metavar="N")
+    course_simulate.add_argument("--seed", default="0", metavar="S")
+    course_simulate.add_argument(
+        "--protocol", metavar="NAME", help="a protocol preset (default: Ionto's for the region)"
+    )
+    course_simulate.add_argument("--region", default="palms")
+    course_simulate.add_argument("--age", default="34", metavar="YEARS")
+    course_simulate.add_argument(
+        "--maintenance", default="fixed:7", metavar="fixed:N|none|adaptive"
+    )
+    course_simulate.add_argument(
+        "--engine", default="analytic", metavar="analytic|device", help="device: small N only"
+    )
+    course_simulate.add_argument(
+        "--calibration", action="store_true", help="add every calibration target, simulated"
+    )
+    course_simulate.set_defaults(run=_cmd_course_simulate)
 
     session = commands.add_parser("session", help="treatment sessions")
     session_commands = session.add_subparsers(
