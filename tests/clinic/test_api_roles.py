@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from test_api import Clinic, at, build_clinic, call, next_monday, referral_body
 
-from ionto.clinic import workflow
+from ionto.clinic import booking, workflow
 from ionto.clinic.models import Chair, Referral, Visit
 from ionto.clinic.roles import ROLES
 
@@ -66,6 +66,17 @@ def _visit_today(c: Clinic) -> int:
     course = own(c).courses.order_by("id").first()
     assert course is not None
     return workflow.book_visit(course, starts_at=starts).pk
+
+
+def _proposed(c: Clinic) -> list[dict[str, Any]]:
+    """The solver's visits for the rest of the patient's course, as the API takes them."""
+    course = own(c).courses.order_by("id").first()
+    assert course is not None
+    proposal = booking.propose(course, solver="greedy")
+    return [
+        {"date": s.on.isoformat(), "start": booking.clock_text(s.start_min), "chair_id": s.chair_id}
+        for s in proposal.slots()
+    ]
 
 
 def _chair_one(_c: Clinic) -> int:
@@ -180,6 +191,24 @@ WRITES: dict[str, Endpoint] = {
     ),
     "cancel visit": Endpoint(
         "POST", lambda c: f"/api/visits/{_visit_ahead(c, 1)}/cancel", only(STAFF), lambda _: {}
+    ),
+    "booking proposal": Endpoint(
+        "POST",
+        lambda c: f"/api/courses/{_course(own(c))}/booking/proposal",
+        only(STAFF),
+        lambda _: {"solver": "greedy"},
+    ),
+    "booking check": Endpoint(
+        "POST",
+        lambda c: f"/api/courses/{_course(own(c))}/booking/check",
+        only(STAFF),
+        lambda c: {"visits": _proposed(c)},
+    ),
+    "booking accept": Endpoint(
+        "POST",
+        lambda c: f"/api/courses/{_course(own(c))}/booking",
+        only(STAFF, 201),
+        lambda c: {"visits": _proposed(c)},
     ),
     "prepare session": Endpoint(
         "POST",

@@ -114,6 +114,16 @@ PAGES: list[tuple[str, str, str, dict[str, int]]] = [
         "/courses/{other_course}/visits/",
         expect(STAFF, ok_status=422, patient=404),
     ),
+    # "Book this course" with the solver: whoever books visits; an empty POST ticks no day.
+    ("book course", "GET", "/courses/{own_course}/book/", expect(STAFF)),
+    ("book course", "POST", "/courses/{own_course}/book/", expect(STAFF, ok_status=422)),
+    ("other's book course", "GET", "/courses/{other_course}/book/", expect(STAFF, patient=404)),
+    (
+        "other's book course",
+        "POST",
+        "/courses/{other_course}/book/",
+        expect(STAFF, ok_status=422, patient=404),
+    ),
     ("verdict", "GET", "/courses/{own_course}/verdict/", expect(CLINICAL)),
     ("verdict", "POST", "/courses/{own_course}/verdict/", expect(CLINICAL, ok_status=422)),
     ("other's verdict", "GET", "/courses/{other_course}/verdict/", expect(CLINICAL, patient=404)),
@@ -239,6 +249,7 @@ def test_reception_never_sees_clinical_notes_screening_or_sessions(
         "/referrals/{own}/",
         "/referrals/{own}/funding/",
         "/courses/{own_course}/visits/",
+        "/courses/{own_course}/book/",
         "/visits/{own_visit}/move/",
         "/visits/{own_visit}/cancel/",
     ]

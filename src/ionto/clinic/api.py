@@ -19,6 +19,7 @@ from ninja import NinjaAPI
 
 from ionto.clinic import api_errors
 from ionto.clinic.api_access import BasicAuth, SessionAuth, attributed
+from ionto.clinic.api_booking import router as booking_router
 from ionto.clinic.api_lists import router as lists_router
 from ionto.clinic.api_referrals import router as referrals_router
 from ionto.clinic.api_sessions import router as sessions_router
@@ -44,6 +45,7 @@ api.add_decorator(attributed)
 
 api.add_router("", referrals_router)
 api.add_router("", visits_router)
+api.add_router("", booking_router)
 api.add_router("", treatment_router)
 api.add_router("", lists_router)
 api.add_router("/sessions/", sessions_router)

@@ -27,10 +27,14 @@ from django.utils import timezone
 from ionto.clinic import audit, letters, workflow
 from ionto.clinic.models import (
     Audited,
+    BookingSetup,
     Chair,
+    ClosedDay,
     Course,
+    OpeningHours,
     Practice,
     Referral,
+    RosteredNurse,
     SessionEventRow,
     SessionStatus,
     TraceChunk,
@@ -60,6 +64,12 @@ PRACTICES = (
     ("DEMO03", "Castle Street Practice", "3 Castle Street\nOldtown\nOT2 9EF"),
 )
 CHAIRS = ("Chair 1", "Chair 2", "Chair 3")
+#: The demo centre's hours (weekday → opens, closes): a short Friday, closed at the weekend.
+DEMO_HOURS = {0: (9, 17), 1: (9, 17), 2: (9, 17), 3: (9, 17), 4: (9, 13)}
+#: A second nurse on the roster (no demo login: she does not use Ionto in the demo), and the
+#: weekdays each nurse works (0 = Monday).
+SECOND_NURSE = ("kdoyle", "Kate", "Doyle")
+DEMO_ROSTER = {"nurse": (0, 1, 2, 3, 4), SECOND_NURSE[0]: (0, 1, 2, 3)}
 #: Trace samples kept per chunk: about a minute at the stored 1 Hz.
 CHUNK_SAMPLES = 60
 #: The rate the stored trace keeps (Hz): enough to redraw the chart, small in the database.
@@ -233,6 +243,35 @@ class _Builder:
         for name in CHAIRS:
             chair = Chair.objects.filter(name=name).first() or Chair.objects.create(name=name)
             self.chairs.append(chair)
+
+    def booking_setup(self) -> None:
+        """The booking office's set-up: hours, the nurses' roster, the bank holidays ahead."""
+        username, given, family = SECOND_NURSE
+        second = User.objects.filter(username=username).first()
+        if second is None:
+            second = User(username=username, first_name=given, last_name=family)
+            second.set_unusable_password()
+            second.save()
+        second.groups.add(Group.objects.get(name="nurse"))
+        setup, _ = BookingSetup.objects.get_or_create(key="centre")
+        if setup.hours.exists():
+            return
+        for weekday, (opens, closes) in DEMO_HOURS.items():
+            OpeningHours.objects.create(
+                setup=setup, weekday=weekday, opens=dt.time(opens), closes=dt.time(closes)
+            )
+        staff = {"nurse": self.users["nurse"], username: second}
+        for name, weekdays in DEMO_ROSTER.items():
+            days = {field: i in weekdays for i, field in enumerate(RosteredNurse.DAY_FIELDS)}
+            RosteredNurse.objects.create(setup=setup, nurse=staff[name], **days)
+        for year in (self.today.year, self.today.year + 1):
+            for month, day, what in ((12, 25, "Christmas Day"), (12, 26, "Boxing Day")):
+                ClosedDay.objects.get_or_create(
+                    setup=setup, on=dt.date(year, month, day), defaults={"reason": what}
+                )
+            ClosedDay.objects.get_or_create(
+                setup=setup, on=dt.date(year + 1, 1, 1), defaults={"reason": "New Year's Day"}
+            )
 
     def person(
         self, given: str, family: str, born: dt.date, sex: str, guardian: str = ""
@@ -600,6 +639,21 @@ def _build(b: _Builder) -> None:
         night_sweats=True,
         notes="Onset at 60 with night sweats: referred back to the GP for a cause.",
     )
+    # 13. Newly funded and planned, hands and feet, nothing booked yet: "Book this course"
+    # proposes the solver's visits (both regions in one sitting) around her lectures.
+    chloe = b.refer(
+        p("Chloe", "Martin", dt.date(2003, 10, 3), "female"),
+        practice=2,
+        sites=["palms", "soles"],
+        received=-21,
+        hdss=3,
+    )
+    b.fund(chloe, decided=-7)
+    if b.screen(chloe, on=-1):
+        b.plan(chloe, on=-1)
+        chloe.available_weekdays = [0, 2, 3]
+        chloe.available_from = dt.time(13)
+        chloe.save(update_fields=["available_weekdays", "available_from"])
 
 
 def is_seeded() -> bool:
@@ -617,6 +671,7 @@ def seed_demo_centre() -> DemoSummary:
             return DemoSummary(seeded=False)
         builder.staff()
         builder.places()
+        builder.booking_setup()
         _build(builder)
     stages: dict[str, int] = {}
     for stage in Referral.objects.values_list("stage", flat=True):

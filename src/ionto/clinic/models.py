@@ -18,7 +18,9 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models import F, Q
 
+from ionto.clinic.scheduling.problem import DEFAULT_CHAIRS_PER_NURSE, DEFAULT_SETUP_MINUTES
 from ionto.therapy.vocabulary import Region, SideEffect, Solution
 
 
@@ -180,6 +182,20 @@ class Referral(Audited):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the patient can come, from the booking page ("book this course"): kept with the
+    # referral, so that a later re-plan books around school or work too.
+    available_weekdays = models.JSONField(
+        "weekdays the patient can come",
+        default=list,
+        blank=True,
+        help_text="0 (Monday) to 6 (Sunday); empty: any day the centre is open.",
+    )
+    available_from = models.TimeField(
+        "earliest start", null=True, blank=True, help_text="Empty: from opening time."
+    )
+    available_until = models.TimeField(
+        "latest end", null=True, blank=True, help_text="Empty: until closing time."
+    )
 
     class Meta:
         ordering: ClassVar = ["received_on", "id"]
@@ -339,6 +355,140 @@ class Chair(Audited):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- The centre's booking set-up (issue 5) ----------------------------------------------------
+WEEKDAY_CHOICES = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+
+
+class BookingSetup(Audited):
+    """How the centre books: one record (``key`` is unique), edited in the admin site, with its
+    opening hours, closed days and nurses' roster. A centre without one, or without hours or a
+    roster in it, books with the defaults of ``ionto.clinic.booking`` (documented there)."""
+
+    key = models.CharField(max_length=10, default="centre", unique=True, editable=False)
+    chairs_per_nurse = models.PositiveSmallIntegerField(
+        default=DEFAULT_CHAIRS_PER_NURSE,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="How many chairs one nurse looks after at once.",
+    )
+    setup_minutes = models.PositiveSmallIntegerField(
+        "set-up minutes",
+        default=DEFAULT_SETUP_MINUTES,
+        validators=[MaxValueValidator(120)],
+        help_text="Added to every visit: seating, trays, water, paperwork.",
+    )
+
+    class Meta:
+        verbose_name = "booking set-up"
+        verbose_name_plural = "booking set-up"
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(chairs_per_nurse__gte=1), name="booking_setup_chairs_per_nurse"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return "The centre's booking set-up"
+
+
+class OpeningHours(Audited):
+    """The centre's hours on one weekday: visits start and end between ``opens`` and
+    ``closes``. A weekday without a row is closed."""
+
+    setup = models.ForeignKey(BookingSetup, on_delete=models.PROTECT, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=WEEKDAY_CHOICES)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering: ClassVar = ["weekday"]
+        verbose_name_plural = "opening hours"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["setup", "weekday"], name="opening_hours_once"),
+            models.CheckConstraint(condition=Q(opens__lt=F("closes")), name="opens_before_close"),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="opening_hours_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class ClosedDay(Audited):
+    """A day the centre is closed although its weekday has hours (bank holiday, training)."""
+
+    setup = models.ForeignKey(BookingSetup, on_delete=models.PROTECT, related_name="closed_days")
+    on = models.DateField("date")
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["on"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["setup", "on"], name="closed_day_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.on:%d %b %Y}" + (f" ({self.reason})" if self.reason else "")
+
+
+class RosteredNurse(Audited):
+    """A nurse (a user in the nurse group) and the weekdays she works the centre's hours."""
+
+    setup = models.ForeignKey(BookingSetup, on_delete=models.PROTECT, related_name="nurses")
+    # PROTECT here and on ``setup``: a cascade would delete roster rows past the audit log;
+    # take a nurse off the roster first (audited), or deactivate her account.
+    nurse = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"groups__name": "nurse"},
+    )
+    monday = models.BooleanField(default=True)
+    tuesday = models.BooleanField(default=True)
+    wednesday = models.BooleanField(default=True)
+    thursday = models.BooleanField(default=True)
+    friday = models.BooleanField(default=True)
+    saturday = models.BooleanField(default=False)
+    sunday = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "nurse on the roster"
+        verbose_name_plural = "nurses' roster"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["setup", "nurse"], name="rostered_nurse_once")
+        ]
+
+    #: The day fields in weekday order (0 = Monday), as ``datetime.date.weekday`` counts.
+    DAY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    )
+
+    def __str__(self) -> str:
+        return self.nurse.get_full_name() or self.nurse.get_username()
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return frozenset(i for i, name in enumerate(self.DAY_FIELDS) if getattr(self, name))
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.nurse_id and not self.nurse.groups.filter(name="nurse").exists():
+            raise ValidationError({"nurse": "Only a user in the nurse group can be rostered."})
 
 
 class VisitStatus(models.TextChoices):

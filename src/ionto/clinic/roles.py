@@ -41,6 +41,11 @@ MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "verdict": _RW,
         "letter": _RW,
         "auditentry": _R,
+        # The booking set-up (admin site): hours, closed days, the nurses' roster.
+        "bookingsetup": _ALL,
+        "openinghours": _ALL,
+        "closedday": _ALL,
+        "rosterednurse": _ALL,
     },
     CLINICIAN: {
         "practice": _RW,
@@ -179,6 +184,11 @@ def roles_markdown() -> str:
         "Beyond the table: a **patient** sees only their own record (every query is narrowed "
         "to it; another patient's address gives 404); **reception** works with referrals, "
         "funding and bookings but never sees clinical notes, screening or sessions.",
+        "",
+        'Booking a course with the solver ("Book this course", page and API) needs *visit a*, '
+        "as booking a single visit does: admin, clinician, nurse and reception, never a "
+        "patient. The centre's booking set-up (opening hours, closed days, the nurses' "
+        "roster) is edited in the admin site.",
         "",
         "| record | " + " | ".join(ROLES) + " |",
         "|---|" + "---|" * len(ROLES),

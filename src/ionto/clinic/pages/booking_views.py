@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from ionto.clinic import roles, workflow
+from ionto.clinic import booking, roles, workflow
 from ionto.clinic.models import (
     Course,
     CourseStatus,
@@ -50,6 +50,7 @@ def _visits_context(
     )
     rows = [{"visit": v, "session": sessions.get(v.pk)} for v in visits]
     live = sum(1 for v in visits if v.status in {VisitStatus.BOOKED, VisitStatus.ATTENDED})
+    can_book = roles.is_staff_role(request.user) and request.user.has_perm("clinic.add_visit")
     return {
         **course_context(course),
         "rows": rows,
@@ -59,7 +60,9 @@ def _visits_context(
         "course_open": course.status in {CourseStatus.PLANNED, CourseStatus.ACTIVE},
         # A session is started at today's visits only (workflow.check_visit_day).
         "today": timezone.localdate(),
-        "can_book": roles.is_staff_role(request.user) and request.user.has_perm("clinic.add_visit"),
+        "can_book": can_book,
+        # "Book this course": the solver proposes the rest of the funded sessions.
+        "solver_refusal": booking.why_not_bookable(course) if can_book else None,
         "can_change": roles.is_staff_role(request.user)
         and request.user.has_perm("clinic.change_visit"),
     }

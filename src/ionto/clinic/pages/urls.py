@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ionto.clinic.pages import booking_views, record_views, views
+from ionto.clinic.pages import booking_views, course_booking, record_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("referrals/<int:pk>/baseline/", record_views.baseline, name="baseline"),
     path("referrals/<int:pk>/plan/", record_views.plan, name="plan"),
     path("courses/<int:pk>/visits/", booking_views.course_visits, name="course_visits"),
+    path("courses/<int:pk>/book/", course_booking.course_book, name="course_book"),
     path("courses/<int:pk>/verdict/", booking_views.verdict, name="verdict"),
     path("visits/<int:pk>/move/", booking_views.visit_move, name="visit_move"),
     path("visits/<int:pk>/cancel/", booking_views.visit_cancel, name="visit_cancel"),
