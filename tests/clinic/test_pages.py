@@ -521,6 +521,29 @@ def test_a_child_consents_through_a_parent(
     assert "parent or guardian" in field_error(text(response), "id_relationship")
 
 
+@pytest.mark.parametrize(("years", "status"), [(15, 422), (16, 302)])
+def test_consent_by_the_patient_from_16_the_therapy_cores_child_age(
+    client: Client, make_referral: Callable[..., Referral], years: int, status: int
+) -> None:
+    """One definition of a child for limits and for consent (therapy.regions.age_group)."""
+    today = timezone.localdate()
+    # A 29 February birthday is kept on the 28th in other years.
+    birthday = today.replace(year=today.year - years, day=min(today.day, 28))
+    born = birthday - dt.timedelta(days=1)
+    referral = make_referral("funded", born=born)
+    response = login(client, "nurse").post(
+        f"/referrals/{referral.pk}/consent/",
+        {
+            "safety_items": list(workflow.SAFETY_INFORMATION),
+            "given_by": referral.patient.full_name,
+            "relationship": "self",
+            "information_sheet_version": INFORMATION_SHEET_VERSION,
+        },
+    )
+    assert response.status_code == status
+    assert Consent.objects.filter(referral=referral).exists() is (status == 302)
+
+
 def _dlqi(answers: list[str]) -> dict[str, str]:
     return {f"dlqi_{n}": a for n, a in enumerate(answers, start=1)}
 

@@ -50,7 +50,8 @@ from ionto.clinic.models import (
 )
 from ionto.contract.errors import InputError
 from ionto.therapy.frequency import SessionDate, check_frequency, sessions_per_day_cap
-from ionto.therapy.vocabulary import Region, Solution
+from ionto.therapy.regions import age_group
+from ionto.therapy.vocabulary import AgeGroup, Region, Solution
 
 
 class WorkflowError(Exception):
@@ -427,7 +428,8 @@ def record_consent(
             "information_sheet_version",
         )
     age = referral.patient.age_years(timezone.localdate())
-    if age < 16 and relationship == "self":
+    # One definition of "child" for limits and consent alike: the therapy core's.
+    if age_group(age) is AgeGroup.CHILD and relationship == "self":
         raise WorkflowError(
             "the patient is a child: a parent or guardian gives consent", "relationship"
         )
