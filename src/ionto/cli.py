@@ -81,6 +81,12 @@ def _cmd_schedule(args: argparse.Namespace) -> dict[str, Any]:
     return schedule_json_for(read_input(args.file), solver=args.solver, seconds=args.seconds)
 
 
+def _cmd_reschedule(args: argparse.Namespace) -> dict[str, Any]:
+    from ionto.clinic.scheduling.solve import reschedule_json_for
+
+    return reschedule_json_for(read_input(args.file), solver=args.solver, seconds=args.seconds)
+
+
 def _render_text(command: str, result: dict[str, Any]) -> str:
     from ionto.contract.text import screening_text, verdict_text
 
@@ -230,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     # Parsed by ionto.clinic.scheduling.solve, so that a bad value names its option.
     schedule.add_argument("--seconds", default="10", metavar="S", help="CP-SAT time limit (10)")
     schedule.set_defaults(run=_cmd_schedule)
+
+    reschedule = commands.add_parser(
+        "reschedule",
+        help="re-plan booked courses after a change, moving as few visits as possible",
+        description="Re-plan after a cancellation or a chair out of service: the schedule "
+        "input, with 'booked' the previous plan (ionto schedule's appointments, past ones "
+        "kept as they are) and the changes ('cancelled_courses', 'cancelled_days', "
+        "'out_of_service'). CP-SAT keeps every booked course it can, moves as few visits as "
+        "possible, then books waiting referrals into the room freed. JSON on stdout, with "
+        "'moved', 'reassigned', 'dropped' and 'added'; bad input: one line on stderr and "
+        "exit 2.",
+    )
+    reschedule.add_argument("file", metavar="FILE")
+    reschedule.add_argument(
+        "--solver",
+        choices=["cp-sat", "repair"],
+        default="cp-sat",
+        help="cp-sat (default), or the receptionist's repair alone (keep what fits, move the "
+        "rest to the nearest free place)",
+    )
+    # Parsed by ionto.clinic.scheduling.solve, so that a bad value names its option.
+    reschedule.add_argument("--seconds", default="10", metavar="S", help="CP-SAT time limit (10)")
+    reschedule.set_defaults(run=_cmd_reschedule)
 
     serve = commands.add_parser(
         "serve",

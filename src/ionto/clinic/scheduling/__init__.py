@@ -13,5 +13,6 @@ with a single new referral plus the existing bookings (:attr:`Problem.fixed`).
 * :mod:`.greedy` — first fit, what a receptionist with a spreadsheet does;
 * :mod:`.cpsat` — OR-Tools CP-SAT, lexicographic objectives solved in stages;
 * :mod:`.reschedule` — re-plan after a cancellation or a chair out of service;
+* :mod:`.repair` — the receptionist's repair after a change (re-planning's start);
 * :mod:`.metrics` and :mod:`.render` — the figures and the contract's JSON.
 """

@@ -16,13 +16,25 @@ their consistency here, so that an error names the referral (its id and its path
 
 Optional fields beyond the contract's example (CONTRACT.md allows adding): ``chairs_per_nurse``
 (2), ``setup_minutes`` (10), ``slot_minutes`` (10), ``sitting`` (``one_after_another`` or
-``together``, see :class:`RegionSitting`), ``out_of_service`` (``[{"chair": 2, "date": …}]``)
-and ``booked`` (existing appointments, in the output's shape, that stay where they are).
+``together``, see :class:`RegionSitting`), ``out_of_service`` (``[{"chair": 2, "date": …}]``,
+with ``"until": …`` for several days in a row, both included) and ``booked`` (existing
+appointments, in the output's shape, that stay where they are).
+
+``ionto reschedule`` (:func:`parse_reschedule`) takes the same input, but its ``booked`` is the
+previous plan, which may move: every visit of each booked course, in the output's shape, past
+ones (before ``start``) included. Visits before ``start`` are history: kept as they are, only
+their shape is checked (a nurse who has left, a chair since removed are fine). Visits from
+``start`` on must lie in the horizon, within the opening hours and last their referral's visit;
+a closed day, a chair out of service, a cancelled day or a changed availability are the changes
+that move them. Besides: ``cancelled_courses`` (referral ids, withdrawn) and ``cancelled_days``
+(referral id → dates from ``start`` on that the patient cannot come).
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pydantic import Field
@@ -41,6 +53,8 @@ from ionto.clinic.scheduling.problem import (
     Problem,
     Referral,
     RegionSitting,
+    Schedule,
+    Status,
     clock_text,
 )
 from ionto.clinic.scheduling.rules import time_window, visit_minutes, weekday_pattern_fits
@@ -85,6 +99,8 @@ class ReferralIn(Strict):
 class OutageIn(Strict):
     chair: int
     date: str
+    #: The last day out of service (included); left out, ``date`` only.
+    until: str | None = None
 
 
 class BookedIn(Strict):
@@ -111,6 +127,23 @@ class ScheduleIn(Strict):
     sitting: str = RegionSitting.ONE_AFTER_ANOTHER.value
     out_of_service: list[OutageIn] = Field(default_factory=list)
     booked: list[BookedIn] = Field(default_factory=list)
+
+
+class RescheduleIn(ScheduleIn):
+    """``ionto reschedule``: the schedule input, ``booked`` the previous plan, and the changes."""
+
+    cancelled_courses: list[str] = Field(default_factory=list)
+    cancelled_days: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RescheduleRequest:
+    """What ``ionto reschedule`` was asked: the centre as it is now, the plan, the changes."""
+
+    problem: Problem
+    previous: Schedule
+    cancelled_courses: tuple[str, ...]
+    cancelled_days: dict[str, tuple[date, ...]]
 
 
 def parse_problem(raw: bytes) -> Problem:
@@ -205,11 +238,24 @@ def _centre(data: ScheduleIn) -> Centre:
             f"unknown sitting {data.sitting!r}; use {' or '.join(sitting_names)}", "sitting"
         )
     outages: list[ChairOutage] = []
+    horizon_end = start + timedelta(days=7 * weeks - 1)
     for i, outage in enumerate(data.out_of_service):
         _ranged(outage.chair, 1, chairs, f"out_of_service[{i}].chair")
-        outages.append(
-            ChairOutage(outage.chair, iso_date(outage.date, f"out_of_service[{i}].date"))
-        )
+        first = iso_date(outage.date, f"out_of_service[{i}].date")
+        if outage.until is None:
+            outages.append(ChairOutage(outage.chair, first))
+            continue
+        last = iso_date(outage.until, f"out_of_service[{i}].until")
+        if last < first:
+            raise InputError(
+                f"ends ({outage.until}) before it begins ({outage.date})",
+                f"out_of_service[{i}].until",
+            )
+        # Only the days inside the horizon matter; a long repair is not a long list.
+        out_on = max(first, start)
+        while out_on <= min(last, horizon_end):
+            outages.append(ChairOutage(outage.chair, out_on))
+            out_on += timedelta(days=1)
     return Centre(
         start=start,
         weeks=weeks,
@@ -314,38 +360,47 @@ def _referral(centre: Centre, item: ReferralIn, index: int) -> Referral:
     return referral
 
 
+def _booked_visit(item: BookedIn, path: str, ids: set[str]) -> Appointment:
+    """One booked visit's own fields (its referral known, times that make sense)."""
+    if item.referral not in ids:
+        raise InputError(f"unknown referral {item.referral!r}", f"{path}.referral")
+    who = f"referral {item.referral!r}: "
+    start = clock_minutes(item.start, f"{path}.start", who)
+    end = clock_minutes(item.end, f"{path}.end", who)
+    if end <= start:
+        raise InputError(f"{who}ends before it starts", f"{path}.end")
+    if item.chair < 1:
+        raise InputError(f"{who}chairs are numbered from 1 (got {item.chair})", f"{path}.chair")
+    _ranged(item.n, 1, MAX_SESSIONS, f"{path}.n", who)
+    return Appointment(
+        on=iso_date(item.date, f"{path}.date", who),
+        start_min=start,
+        end_min=end,
+        chair=item.chair,
+        referral=item.referral,
+        n=item.n,
+        nurse=item.nurse,
+    )
+
+
+def _on_the_roster(a: Appointment, centre: Centre, path: str) -> None:
+    """A booked visit's chair exists and its nurse is on the roster."""
+    who = f"referral {a.referral!r}: "
+    _ranged(a.chair, 1, centre.chairs, f"{path}.chair", who)
+    if a.nurse not in {n.id for n in centre.nurses}:
+        raise InputError(f"{who}nurse {a.nurse!r} is not on the roster", f"{path}.nurse")
+
+
 def _booked(data: ScheduleIn, centre: Centre, ids: set[str]) -> tuple[Appointment, ...]:
     out: list[Appointment] = []
-    nurses = [n.id for n in centre.nurses]
     for i, item in enumerate(data.booked):
-        path = f"booked[{i}]"
-        if item.referral not in ids:
-            raise InputError(f"unknown referral {item.referral!r}", f"{path}.referral")
-        who = f"referral {item.referral!r}: "
-        start = clock_minutes(item.start, f"{path}.start", who)
-        end = clock_minutes(item.end, f"{path}.end", who)
-        if end <= start:
-            raise InputError(f"{who}ends before it starts", f"{path}.end")
-        _ranged(item.chair, 1, centre.chairs, f"{path}.chair", who)
-        _ranged(item.n, 1, MAX_SESSIONS, f"{path}.n", who)
-        if item.nurse not in nurses:
-            raise InputError(f"{who}nurse {item.nurse!r} is not on the roster", f"{path}.nurse")
-        out.append(
-            Appointment(
-                on=iso_date(item.date, f"{path}.date", who),
-                start_min=start,
-                end_min=end,
-                chair=item.chair,
-                referral=item.referral,
-                n=item.n,
-                nurse=item.nurse,
-            )
-        )
+        visit = _booked_visit(item, f"booked[{i}]", ids)
+        _on_the_roster(visit, centre, f"booked[{i}]")
+        out.append(visit)
     return tuple(out)
 
 
-def problem_from_input(data: ScheduleIn) -> Problem:
-    centre = _centre(data)
+def _referrals(data: ScheduleIn, centre: Centre) -> list[Referral]:
     referrals: list[Referral] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(data.referrals):
@@ -356,5 +411,152 @@ def problem_from_input(data: ScheduleIn) -> Problem:
             )
         seen[item.id] = i
         referrals.append(_referral(centre, item, i))
-    fixed = _booked(data, centre, set(seen))
+    return referrals
+
+
+def problem_from_input(data: ScheduleIn) -> Problem:
+    centre = _centre(data)
+    referrals = _referrals(data, centre)
+    fixed = _booked(data, centre, {r.id for r in referrals})
     return Problem(centre=centre, referrals=tuple(referrals), fixed=fixed)
+
+
+# --- ionto reschedule ----------------------------------------------------------------------------
+def parse_reschedule(raw: bytes) -> RescheduleRequest:
+    """``ionto reschedule``'s JSON as a :class:`RescheduleRequest`; InputError otherwise."""
+    data = parse_json(RescheduleIn, raw, "reschedule input")
+    centre = _centre(data)
+    referrals = {r.id: r for r in _referrals(data, centre)}
+    previous = _previous_plan(data, centre, referrals)
+    cancelled = _cancelled_courses(data, set(referrals))
+    days = _cancelled_days(data, centre, set(referrals), set(cancelled))
+    return RescheduleRequest(
+        problem=Problem(centre=centre, referrals=tuple(referrals.values())),
+        previous=Schedule(
+            solver="previous", status=Status.FEASIBLE, appointments=previous, unscheduled=()
+        ),
+        cancelled_courses=cancelled,
+        cancelled_days=days,
+    )
+
+
+def _when(a: Appointment) -> str:
+    return f"{a.on.isoformat()} {clock_text(a.start_min)}–{clock_text(a.end_min)}"
+
+
+def _current_visit(a: Appointment, centre: Centre, referral: Referral, path: str) -> None:
+    """A visit of the plan from ``start`` on: in the horizon, the opening hours, its length."""
+    who = f"referral {a.referral!r}: visit {a.n} on {_when(a)}: "
+    if a.on > centre.end:
+        raise InputError(
+            f"{who}after the planning horizon ({centre.start.isoformat()} to "
+            f"{centre.end.isoformat()})",
+            f"{path}.date",
+        )
+    _on_the_roster(a, centre, path)
+    day = a.on.weekday()
+    hours = centre.hours_on(day)
+    if hours is None:
+        raise InputError(f"{who}the centre is closed on {WEEKDAY_WORDS[day]}", f"{path}.date")
+    if a.start_min < hours.open_min or a.end_min > hours.close_min:
+        raise InputError(
+            f"{who}outside the opening hours ({clock_text(hours.open_min)}–"
+            f"{clock_text(hours.close_min)} on {WEEKDAY_WORDS[day]})",
+            f"{path}.start" if a.start_min < hours.open_min else f"{path}.end",
+        )
+    if a.end_min - a.start_min != referral.visit_minutes:
+        raise InputError(
+            f"{who}lasts {a.end_min - a.start_min} min, but a visit for "
+            f"{', '.join(r.value for r in referral.regions)} lasts {referral.visit_minutes} min",
+            f"{path}.end",
+        )
+
+
+def _previous_plan(
+    data: RescheduleIn, centre: Centre, referrals: dict[str, Referral]
+) -> tuple[Appointment, ...]:
+    """The previous plan: whole courses, each visit once, numbered in date order."""
+    visits: list[tuple[int, Appointment]] = []
+    seen: dict[tuple[str, int], int] = {}
+    at: dict[tuple[str, date, int], int] = {}
+    for i, item in enumerate(data.booked):
+        path = f"booked[{i}]"
+        a = _booked_visit(item, path, set(referrals))
+        who = f"referral {a.referral!r}: "
+        if (a.referral, a.n) in seen:
+            raise InputError(
+                f"{who}visit {a.n} is booked twice (first as booked[{seen[(a.referral, a.n)]}])",
+                f"{path}.n",
+            )
+        if (a.referral, a.on, a.start_min) in at:
+            first = at[(a.referral, a.on, a.start_min)]
+            raise InputError(
+                f"{who}{_when(a)} is booked twice (first as booked[{first}])", f"{path}.date"
+            )
+        seen[(a.referral, a.n)] = i
+        at[(a.referral, a.on, a.start_min)] = i
+        # Before the horizon: history, kept as it is (see the module doc).
+        if a.on >= centre.start:
+            _current_visit(a, centre, referrals[a.referral], path)
+        visits.append((i, a))
+    by_referral: dict[str, list[tuple[int, Appointment]]] = defaultdict(list)
+    for i, a in visits:
+        by_referral[a.referral].append((i, a))
+    for ref, course in by_referral.items():
+        sessions = referrals[ref].sessions
+        if len(course) != sessions:
+            raise InputError(
+                f"referral {ref!r}: {len(course)} visits booked, but its course has {sessions} "
+                "sessions: list every visit of a booked course, past ones too",
+                f"booked[{course[0][0]}]",
+            )
+        ordered = sorted(course, key=lambda ia: (ia[1].on, ia[1].start_min))
+        for k, (i, a) in enumerate(ordered, start=1):
+            if a.n != k:
+                raise InputError(
+                    f"referral {ref!r}: visit {a.n} on {_when(a)} is visit {k} in date order: "
+                    "number the visits 1, 2, … by date",
+                    f"booked[{i}].n",
+                )
+    return tuple(a for _, a in visits)
+
+
+def _cancelled_courses(data: RescheduleIn, ids: set[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, ref in enumerate(data.cancelled_courses):
+        field = f"cancelled_courses[{i}]"
+        if ref not in ids:
+            raise InputError(f"unknown referral {ref!r}", field)
+        if ref in out:
+            raise InputError(f"referral {ref!r} is given twice", field)
+        out.append(ref)
+    return tuple(out)
+
+
+def _cancelled_days(
+    data: RescheduleIn, centre: Centre, ids: set[str], withdrawn: set[str]
+) -> dict[str, tuple[date, ...]]:
+    out: dict[str, tuple[date, ...]] = {}
+    for ref, texts in data.cancelled_days.items():
+        field = f"cancelled_days.{ref}"
+        if ref not in ids:
+            raise InputError(f"unknown referral {ref!r}", field)
+        who = f"referral {ref!r}: "
+        if ref in withdrawn:
+            raise InputError(
+                f"{who}its course is withdrawn (cancelled_courses): no day to cancel", field
+            )
+        days: list[date] = []
+        for j, text in enumerate(texts):
+            on = iso_date(text, f"{field}[{j}]", who)
+            if not centre.start <= on <= centre.end:
+                raise InputError(
+                    f"{who}{text} is outside the planning horizon ({centre.start.isoformat()} "
+                    f"to {centre.end.isoformat()}): only days from the start on can be cancelled",
+                    f"{field}[{j}]",
+                )
+            if on in days:
+                raise InputError(f"{who}{text} is given twice", f"{field}[{j}]")
+            days.append(on)
+        out[ref] = tuple(days)
+    return out

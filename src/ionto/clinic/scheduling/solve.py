@@ -7,9 +7,10 @@ from typing import Any
 
 from ionto.clinic.scheduling.cpsat import CpSatSettings, solve_cpsat
 from ionto.clinic.scheduling.greedy import solve_greedy
-from ionto.clinic.scheduling.parse import parse_problem
+from ionto.clinic.scheduling.parse import parse_problem, parse_reschedule
 from ionto.clinic.scheduling.problem import Problem, Schedule
-from ionto.clinic.scheduling.render import schedule_json
+from ionto.clinic.scheduling.render import reschedule_json, schedule_json
+from ionto.clinic.scheduling.reschedule import reschedule
 from ionto.contract.errors import InputError
 
 SOLVERS = ("cp-sat", "greedy")
@@ -40,3 +41,18 @@ def schedule_json_for(raw: bytes, *, solver: str, seconds: str) -> dict[str, Any
     limit = parse_seconds(seconds)
     problem = parse_problem(raw)
     return schedule_json(problem, solve(problem, solver, seconds=limit))
+
+
+def reschedule_json_for(raw: bytes, *, solver: str = "cp-sat", seconds: str) -> dict[str, Any]:
+    """``ionto reschedule``: input bytes → the schedule's JSON and what moved."""
+    limit = parse_seconds(seconds)
+    request = parse_reschedule(raw)
+    result = reschedule(
+        request.problem,
+        request.previous,
+        cancelled_courses=request.cancelled_courses,
+        cancelled_days=request.cancelled_days,
+        settings=CpSatSettings(seconds=limit),
+        solver=solver,
+    )
+    return reschedule_json(request.problem, result)
