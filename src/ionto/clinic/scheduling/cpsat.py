@@ -406,6 +406,14 @@ def _evaluate_linear(expr: cp_model.LinearExpr, values: dict[int, int]) -> int:
     return total
 
 
+def _key(stages: list[StageSpec], values: dict[int, int]) -> tuple[int, ...]:
+    """Stages' values as one tuple to minimise (maximised ones negated)."""
+    return tuple(
+        -_evaluate_linear(s.expr, values) if s.maximise else _evaluate_linear(s.expr, values)
+        for s in stages
+    )
+
+
 def unproved_bound(reported: int, value: int, trivial: int, *, maximise: bool) -> int:
     """The bound to report for a stage the solver left without a solution.
 
@@ -493,12 +501,17 @@ def solve_stages(
             found = model.read(solver)
             value = _evaluate_linear(spec.expr, found)
             better = value >= previous if spec.maximise else value <= previous
+            # On a tie the solver's answer may be worse on the stages still to come (it was
+            # not asked about them): keep whichever is better on those, in order.
+            if better and value == previous:
+                better = _key(stages[index:], found) <= _key(stages[index:], values)
             if better:
                 values = found
             else:
                 value = previous
             bound = round(solver.best_objective_bound)
-            status = Status.OPTIMAL if code == cp_model.OPTIMAL and better else Status.FEASIBLE
+            optimal = code == cp_model.OPTIMAL and value == _evaluate_linear(spec.expr, found)
+            status = Status.OPTIMAL if optimal else Status.FEASIBLE
         elif code == cp_model.INFEASIBLE:
             raise ValueError(
                 "the booked appointments already use more chairs or nurses than the centre has"
