@@ -86,6 +86,11 @@ WARM_STARTS = (
 #: Share of the time limit for booking more courses piece by piece (:mod:`.lns`) before the
 #: whole model's stages. Derived by trial on the benchmark's centres (benchmarks/README.md).
 LNS_SHARE = 0.7
+#: With more visits to place than this, the whole model does not even find its first
+#: solution within 30 s on 2 cores (600 referrals, ~5,800 visits: every stage stopped
+#: unknown; 150 referrals, ~1,500: it searches), so the piecewise search gets this share.
+LARGE_MODEL_VISITS = 4000
+LNS_SHARE_LARGE = 0.9
 
 #: At most this long to prove the capacity cuts' bound on courses booked.
 RELAXATION_SECONDS = 2.0
@@ -559,17 +564,19 @@ def solve_cpsat(problem: Problem, settings: CpSatSettings = DEFAULT_SETTINGS) ->
         key=lambda sch: objective_key(problem, sch),
     )
     unfit = [not_bookable(centre, c) for c in calendars if not c.bookable]
+    model = BookingModel(problem, [c for c in calendars if c.bookable])
+    relaxed = model.relaxation_bound(
+        settings, seconds=min(RELAXATION_SECONDS, (deadline - time.perf_counter()) / 4)
+    )
+    to_place = sum(c.calendar.referral.sessions for c in model.courses)
+    lns_share = LNS_SHARE_LARGE if to_place > LARGE_MODEL_VISITS else LNS_SHARE
     more = book_more(
         problem,
         warm.by_referral(),
         by_id,
-        seconds=(deadline - time.perf_counter()) * LNS_SHARE,
+        seconds=(deadline - time.perf_counter()) * lns_share,
         seed=settings.random_seed,
         workers=settings.workers,
-    )
-    model = BookingModel(problem, [c for c in calendars if c.bookable])
-    relaxed = model.relaxation_bound(
-        settings, seconds=min(RELAXATION_SECONDS, (deadline - time.perf_counter()) / 4)
     )
     stages = [
         StageSpec("courses_booked", True, model.booked_count(), known_bound=relaxed),
