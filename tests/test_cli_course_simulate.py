@@ -118,8 +118,8 @@ def test_pulsed_dc_needs_more_sessions_than_dc(capsys: pytest.CaptureFixture[str
     ("args", "needle"),
     [
         (
-            ["--maintenance", "adaptive"],
-            "'--maintenance': maintenance policy 'adaptive' is not yet available",
+            ["--maintenance", "adaptive", "--patients", "10001"],
+            "'--patients': the adaptive plan fits every patient's own posterior: at most 10000",
         ),
         (["--maintenance", "fixed:1"], "'--maintenance'"),
         (["--maintenance", "sometimes"], "'--maintenance'"),
@@ -148,6 +148,30 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1
     assert needle in err
     assert "Traceback" not in err
+
+
+def test_adaptive_maintenance_answers_with_the_contracts_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--patients", "300", "--seed", "5"]
+    weekly = figures(args, capsys)
+    adaptive = figures([*args, "--maintenance", "adaptive"], capsys)
+    assert set(adaptive) == set(weekly)
+    m = adaptive["maintenance"]
+    assert m["policy"] == "adaptive"
+    assert {"sessions_per_patient", "dry_days_fraction"} <= set(m)
+    assert 0 < m["dry_days_fraction"] < 1
+    # The same patients, course and relapse figure: only maintenance differs.
+    for key in ("responders", "tolerated", "relapsed_by_26w_without_maintenance"):
+        assert adaptive[key] == weekly[key]
+    for key in ("induction", "sessions", "works", "first_noticed_session_median"):
+        assert adaptive["course"][key] == weekly["course"][key]
+    assert m["patients"] == weekly["maintenance"]["patients"]
+    # Fewer sessions than weekly, with no fewer dry days (issue 6's target, in small).
+    assert m["sessions_per_patient"] < weekly["maintenance"]["sessions_per_patient"]
+    assert m["dry_days_fraction"] >= weekly["maintenance"]["dry_days_fraction"] - 0.03
+    assert "adaptive" in adaptive["definitions"]
+    assert figures([*args, "--maintenance", "adaptive"], capsys) == adaptive
 
 
 def test_calibration_lists_every_target_with_its_simulated_figure(

@@ -31,7 +31,6 @@ from ionto.therapy.virtual_course import (
     FixedInterval,
     NoMaintenance,
     PatientHistory,
-    PolicyNotAvailableError,
     parse_policy,
 )
 from ionto.therapy.vocabulary import Region, Solution, VerdictKind
@@ -135,9 +134,13 @@ def test_bad_policies_are_refused_with_a_reason(text: str, message: str) -> None
         parse_policy(text)
 
 
-def test_adaptive_is_refused_until_it_exists_never_replaced_silently() -> None:
-    with pytest.raises(PolicyNotAvailableError, match="not yet available"):
-        parse_policy("adaptive")
+def test_adaptive_is_the_fitted_policy_never_a_silent_fallback() -> None:
+    # Built in issue 6 (tests/therapy/test_response_fit.py tests it in depth).
+    policy = parse_policy("adaptive")
+    assert isinstance(policy, virtual_course.AdaptiveMaintenance)
+    assert policy.name == "adaptive"
+    assert policy.replans_daily
+    assert not virtual_course.NOT_YET_AVAILABLE
 
 
 # --- The course ------------------------------------------------------------------------------

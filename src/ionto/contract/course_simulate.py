@@ -25,6 +25,9 @@ from ionto.therapy.virtual_course import CourseResult, CourseSetup, PopulationFi
 from ionto.therapy.vocabulary import Region, Solution
 
 MAX_PATIENTS = 100_000
+#: The adaptive plan keeps a posterior of response_fit.DEFAULT_FIT.particles virtual patients
+#: for every patient (about 120 kB each; 10,000 patients take about a minute and 1.2 GB).
+MAX_ADAPTIVE_PATIENTS = 10_000
 ENGINES = ("analytic", "device")
 #: The calibration needs enough patients for its medians to mean something.
 MIN_CALIBRATION_PATIENTS = 500
@@ -104,6 +107,12 @@ def options_from_text(
         policy = virtual_course.parse_policy(maintenance)
     except ValueError as exc:
         raise InputError(str(exc), "--maintenance") from None
+    if isinstance(policy, virtual_course.AdaptiveMaintenance) and n > MAX_ADAPTIVE_PATIENTS:
+        raise InputError(
+            f"the adaptive plan fits every patient's own posterior: at most "
+            f"{MAX_ADAPTIVE_PATIENTS} patients, got {n}",
+            "--patients",
+        )
     if engine not in ENGINES:
         raise InputError(
             f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}", "--engine"
@@ -213,7 +222,9 @@ def figures_json(sim: Simulation, options: SimulateOptions) -> dict[str, Any]:
         },
         "effect_duration_days_median": f.effect_duration_days_median,
         "weeks": sim.setup.horizon_days // 7,
-        "definitions": DEFINITIONS,
+        "definitions": DEFINITIONS
+        if not isinstance(options.maintenance, virtual_course.AdaptiveMaintenance)
+        else {**DEFINITIONS, "adaptive": ADAPTIVE_DEFINITION},
     }
     if sim.device_sessions:
         result["device"] = _device_json(sim)
@@ -235,6 +246,15 @@ DEFINITIONS: dict[str, str] = {
     "maintenance": "patients whose course worked (HDSS down by 1 or more to 2 or less, and "
     "tolerated): sessions after the course, and the share of days after it that were dry",
 }
+
+#: What the adaptive policy does, added to ``definitions`` when it is the one chosen.
+ADAPTIVE_DEFINITION = (
+    "each patient's next session from their own record only (sessions, diary, HDSS, "
+    "gravimetry): a session on the day their own posterior predicts the skin turns clammy "
+    "(the median; sooner when the diary says clammy), at most twice a week and at least "
+    "monthly, weekly when more sessions are not predicted to keep them dry, never against the "
+    "frequency caps; replanned every morning"
+)
 
 
 def _device_json(sim: Simulation) -> dict[str, Any]:

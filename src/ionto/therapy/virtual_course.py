@@ -16,8 +16,9 @@ clinic would decide:
 * **maintenance** follows a :class:`MaintenancePolicy` — "given the history so far, when is the
   next session" — clamped so that no session comes earlier than the frequency caps allow
   (``frequency.earliest_next_session``). ``fixed:N`` (every N days, within the maintenance
-  bounds of ``course.MAINTENANCE_BOUNDS``) and ``none`` are built in; an adaptive policy plugs
-  in through the same interface.
+  bounds of ``course.MAINTENANCE_BOUNDS``), ``none`` and ``adaptive``
+  (:class:`AdaptiveMaintenance`: each patient's own fitted plan, ``therapy.response_fit``,
+  replanned every morning from a batch posterior fed only what is observed) are built in.
 
 Day 0 is the first session of the course; the horizon is 26 weeks (182 days). The latent state
 is read at the end of each day (after that day's session).
@@ -35,7 +36,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ionto.therapy import course, diary, frequency, response, verdict
+from ionto.therapy import course, diary, frequency, response, response_fit, verdict
 from ionto.therapy.frequency import FREQUENCY_CAPS, FrequencyCaps, SessionDate
 from ionto.therapy.protocols import Protocol as TherapyProtocol
 from ionto.therapy.response import (
@@ -111,9 +112,10 @@ def shortest_steady_interval(solution: Solution, caps: FrequencyCaps = FREQUENCY
 # --- Maintenance policies --------------------------------------------------------------------
 @dataclass(frozen=True)
 class PatientHistory:
-    """What a maintenance policy may know of one patient on ``today``: the sessions given and
-    the diary entries so far (codes of ``diary.DiaryRating``, −1 where missing), never the
-    latent state."""
+    """What a maintenance policy may know of one patient on ``today``: the sessions given (day
+    and delivered charge, as the device records them) and the diary entries so far (codes of
+    ``diary.DiaryRating``, −1 where missing), the clinic's HDSS and gravimetry, the protocol
+    and the patient's age — never the latent state."""
 
     patient: int
     today: int
@@ -121,6 +123,25 @@ class PatientHistory:
     course_sessions: int
     diary: CodeArray
     solution: Solution
+    protocol: TherapyProtocol
+    age_years: float
+    session_charge_mA_min: tuple[float, ...] = ()
+    measurements: tuple[response_fit.Measurement, ...] = ()
+
+    def record(self) -> response_fit.PatientRecord:
+        """The history as the fitting module reads it."""
+        return response_fit.PatientRecord(
+            protocol=self.protocol,
+            age_years=self.age_years,
+            as_of=self.today,
+            sessions=tuple(
+                response_fit.SessionGiven(d, c)
+                for d, c in zip(self.session_days, self.session_charge_mA_min, strict=True)
+            ),
+            diary=self.diary[: self.today + 1],
+            measurements=self.measurements,
+            day_zero=DAY_ZERO,
+        )
 
 
 @runtime_checkable
@@ -194,19 +215,77 @@ class NoMaintenance:
         return np.full(last_session_day.shape, NEVER, dtype=np.int64)
 
 
+@runtime_checkable
+class BatchPolicy(Protocol):
+    """A policy that replans many patients at once from a posterior the simulator feeds with
+    what is observed — sessions (day, delivered charge), diary entries, HDSS and gravimetry —
+    and nothing else. Its answers must equal ``next_session_day`` patient by patient."""
+
+    def start_batch(
+        self, protocol: TherapyProtocol, age_years: float, patients: int
+    ) -> response_fit.ResponseFilter: ...
+
+    def plan_batch(
+        self,
+        filt: response_fit.ResponseFilter,
+        rows: IntArray,
+        last_session_day: IntArray,
+        as_of: int,
+    ) -> IntArray: ...
+
+
+@dataclass(frozen=True)
+class AdaptiveMaintenance:
+    """``adaptive``: each patient's next session from their own record (response_fit).
+
+    A session on the last day the patient's own posterior keeps the chance of having turned
+    clammy before it within the accepted risk — "a session as soon as the skin turns clammy,
+    before sweating returns" (Hyperhidrosis UK) — within the maintenance bounds, the usual
+    interval when more sessions are not predicted to help, replanned every morning from the
+    diary. Sees only the history.
+    """
+
+    fit: response_fit.FitSettings = response_fit.DEFAULT_FIT
+    replans_daily: bool = field(default=True, init=False)
+
+    @property
+    def name(self) -> str:
+        return "adaptive"
+
+    def next_session_day(self, history: PatientHistory) -> int | None:
+        return response_fit.recommend_next_session(history.record(), self.fit).day
+
+    def start_batch(
+        self, protocol: TherapyProtocol, age_years: float, patients: int
+    ) -> response_fit.ResponseFilter:
+        return response_fit.ResponseFilter(protocol, age_years, patients, self.fit)
+
+    def plan_batch(
+        self,
+        filt: response_fit.ResponseFilter,
+        rows: IntArray,
+        last_session_day: IntArray,
+        as_of: int,
+    ) -> IntArray:
+        return response_fit.plan_days(filt, rows, last_session_day, as_of).day
+
+
 class PolicyNotAvailableError(ValueError):
     """A policy that is named in the contract but not built yet."""
 
 
-#: The policies the contract names that are not yet built (issue 6: fitting and prediction).
-NOT_YET_AVAILABLE = frozenset({"adaptive"})
+#: The policies the contract names that are not yet built (none left since issue 6).
+NOT_YET_AVAILABLE: frozenset[str] = frozenset()
 
 
 def parse_policy(text: str) -> MaintenancePolicy:
-    """``none``, ``fixed:N`` (N days, within the maintenance bounds); ``adaptive`` is refused
-    with :class:`PolicyNotAvailableError` until it exists — never a silent fallback."""
+    """``none``, ``fixed:N`` (N days, within the maintenance bounds) or ``adaptive``; a policy
+    named but not built would be refused with :class:`PolicyNotAvailableError` — never a
+    silent fallback."""
     if text == "none":
         return NoMaintenance()
+    if text == "adaptive":
+        return AdaptiveMaintenance()
     if text in NOT_YET_AVAILABLE:
         raise PolicyNotAvailableError(
             f"maintenance policy {text!r} is not yet available; use fixed:N or none"
@@ -337,6 +416,44 @@ class CourseResult:
     session_on: BoolArray | None = None
     #: (patients, days): diary entries (codes of diary.DiaryRating; −1 missing).
     diary_codes: CodeArray | None = None
+    #: (patients, days): the charge delivered that day, mA·min (0: no session).
+    charge_on: FloatArray | None = None
+
+
+def patient_history(result: CourseResult, patient: int, today: int) -> PatientHistory:
+    """What a policy is shown of ``patient`` at the end of ``today`` (needs ``keep_daily``):
+    the sessions and charges up to today, the diary from day 0 to today, the baseline HDSS
+    and gravimetry, and the follow-up ones once the course has ended."""
+    if result.session_on is None or result.diary_codes is None or result.charge_on is None:
+        raise ValueError("patient_history needs a result simulated with keep_daily=True")
+    days = np.flatnonzero(result.session_on[patient, : today + 1])
+    measurements = [
+        response_fit.Measurement(
+            response_fit.BASELINE_DAY,
+            int(result.hdss_baseline[patient]),
+            float(result.gravimetry_baseline_mg_min[patient]),
+        )
+    ]
+    end = int(result.course_end_day[patient])
+    if end != NEVER and end <= today:
+        measurements.append(
+            response_fit.Measurement(
+                end, int(result.hdss_end[patient]), float(result.gravimetry_end_mg_min[patient])
+            )
+        )
+    protocol = result.setup.protocol
+    return PatientHistory(
+        patient=patient,
+        today=today,
+        session_days=tuple(int(d) for d in days),
+        course_sessions=int(result.course_sessions[patient]),
+        diary=result.diary_codes[patient, : today + 1].copy(),
+        solution=protocol.solution,
+        protocol=protocol,
+        age_years=result.population.age_years,
+        session_charge_mA_min=tuple(float(result.charge_on[patient, d]) for d in days),
+        measurements=tuple(measurements),
+    )
 
 
 def simulate_courses(
@@ -383,8 +500,11 @@ class _Ledger:
     relapse_day: IntArray
     home_days: IntArray
     dry_home_days: IntArray
-    #: Every session day of every patient, kept only for policies that read the history.
+    #: Every session day of every patient, kept only for policies that read the history,
+    #: with each session's delivered charge and the clinic's measurements.
     history: list[list[int]]
+    charges: list[list[float]]
+    measurements: list[list[response_fit.Measurement]]
 
     @classmethod
     def start(cls, n: int, recent_kept: int, keep_history: bool) -> _Ledger:
@@ -413,6 +533,8 @@ class _Ledger:
             home_days=zeros(),
             dry_home_days=zeros(),
             history=[[] for _ in range(n)] if keep_history else [],
+            charges=[[] for _ in range(n)] if keep_history else [],
+            measurements=[[] for _ in range(n)] if keep_history else [],
         )
 
 
@@ -423,6 +545,7 @@ class _Daily:
     ratio: npt.NDArray[np.float32] | None
     session_on: BoolArray | None
     diary: CodeArray | None
+    charge: FloatArray | None = None
 
 
 class _Simulation:
@@ -472,6 +595,7 @@ class _Simulation:
             diary=np.full((n, horizon), diary.DiaryRating.MISSING, dtype=np.int8)
             if needs_diary
             else None,
+            charge=np.zeros((n, horizon)) if keep_daily else None,
         )
         baseline_ratio = population.baseline_mg_min / population.cutoff.mg_min
         self.baseline_band = diary.band(baseline_ratio, observation)
@@ -481,6 +605,22 @@ class _Simulation:
         )
         self.state = ResponseState.untreated(n)
         self.state_at_course_end = self.state
+        # A batch policy's posterior, fed only what is observed; row r follows patient
+        # followed[r] (patients who leave maintenance are dropped).
+        self.batch = policy if isinstance(policy, BatchPolicy) else None
+        self.filter = (
+            self.batch.start_batch(protocol, population.age_years, n)
+            if self.batch is not None
+            else None
+        )
+        self.followed = np.arange(n)
+        self.row_of = np.arange(n)
+        self._measure(
+            np.arange(n),
+            response_fit.BASELINE_DAY,
+            self.hdss_baseline,
+            self.gravimetry_baseline,
+        )
 
     def run(self) -> CourseResult:
         for day in range(self.setup.horizon_days):
@@ -488,13 +628,33 @@ class _Simulation:
                 self.state = response.recover(self.state, self.pop, 1.0)
             if self.policy.replans_daily:
                 self._replan(day)
+            if self.filter is not None:
+                self.filter.begin_day(day)
             finished = self._give_sessions(day)
             ratio = response.worse_side_over_cutoff(self.state, self.pop, self.settings)
             self._observe(day, ratio)
             if finished.size:
                 self._end_course(day, finished, ratio)
+            if self.filter is not None:
+                self.filter.end_day()
             self._tally(day, ratio)
         return self._result()
+
+    def _measure(
+        self, patients: IntArray, day: int, hdss: CodeArray, gravimetry_mg_min: FloatArray
+    ) -> None:
+        """HDSS and gravimetry of ``patients`` at the end of ``day``, for the policy's record."""
+        led = self.ledger
+        for k, i in enumerate(patients.tolist() if led.measurements else ()):
+            led.measurements[i].append(
+                response_fit.Measurement(day, int(hdss[k]), float(gravimetry_mg_min[k]))
+            )
+        if self.filter is not None:
+            rows = self.row_of[patients]
+            kept = rows >= 0
+            self.filter.observe_measurements(
+                rows[kept], hdss[kept].astype(np.int64), gravimetry_mg_min[kept]
+            )
 
     # --- One day ------------------------------------------------------------------------------
     def _give_sessions(self, day: int) -> IntArray:
@@ -504,6 +664,12 @@ class _Simulation:
         if not due.size:
             return due
         charge = self.dose.delivered_mA_min(due, self.current[due], led.sessions[due], day)
+        if self.daily.charge is not None:
+            self.daily.charge[due, day] = charge
+        if self.filter is not None:
+            rows = self.row_of[due]
+            kept = rows >= 0
+            self.filter.give_sessions(rows[kept], charge[kept], led.sessions[due][kept])
         self.state = response.give_sessions(
             self.state, self.pop, self.setup.protocol, due, charge, led.sessions[due], self.settings
         )
@@ -512,8 +678,9 @@ class _Simulation:
         led.recent[due, -1] = day
         if self.daily.session_on is not None:
             self.daily.session_on[due, day] = True
-        for i in due.tolist() if led.history else ():
+        for k, i in enumerate(due.tolist() if led.history else ()):
             led.history[i].append(day)
+            led.charges[i].append(float(charge[k]))
         # The course: the next induction day, or its end (all of it, or the sessions given
         # before intolerance ends it: the verdict's "not tolerated after 3").
         c = due[led.in_course[due]]
@@ -538,6 +705,8 @@ class _Simulation:
             self.daily.ratio[:, day] = ratio
         if self.daily.diary is not None:
             self.daily.diary[:, day] = diary.diary_entries(ratio, self.diary_rng, self.observation)
+            if self.filter is not None:
+                self.filter.observe_diary(self.daily.diary[self.followed, day])
         treated = led.sessions > 0
         newly_dry = (ratio <= 1.0) & (led.first_dry_day == NEVER) & treated
         led.first_dry_day[newly_dry] = day
@@ -560,6 +729,7 @@ class _Simulation:
         led.gravimetry_end[finished] = diary.gravimetry_mg_min(
             rate[finished], self.gravimetry_rng, self.observation
         )
+        self._measure(finished, day, hdss, led.gravimetry_end[finished])
         drop = self.hdss_baseline[finished].astype(np.int64) - hdss
         judged = (
             self.tolerated[finished] & (drop >= v.hdss_min_drop) & (hdss <= v.hdss_max_followup)
@@ -567,8 +737,23 @@ class _Simulation:
         led.works[finished] = judged
         home = finished[judged]
         led.at_home[home] = True
+        if self.filter is not None:
+            self._stop_following(finished[~judged])
         if home.size:
             self._schedule(home, day, from_course=True)
+
+    def _stop_following(self, patients: IntArray) -> None:
+        """Patients who leave (no maintenance) need no posterior any more."""
+        assert self.filter is not None
+        gone = np.zeros(self.pop.size, dtype=bool)
+        gone[patients] = True
+        keep = np.flatnonzero(~gone[self.followed])
+        if keep.size == self.followed.size:
+            return
+        self.filter.drop(keep)
+        self.followed = self.followed[keep]
+        self.row_of = np.full(self.pop.size, -1, dtype=np.int64)
+        self.row_of[self.followed] = np.arange(self.followed.size)
 
     def _tally(self, day: int, ratio: FloatArray) -> None:
         """Days at home and dry days after the course; a responder's relapse."""
@@ -611,12 +796,17 @@ class _Simulation:
             daily_ratio=self.daily.ratio,
             session_on=self.daily.session_on,
             diary_codes=self.daily.diary if self.keep_daily else None,
+            charge_on=self.daily.charge,
         )
 
     # --- Scheduling ---------------------------------------------------------------------------
     def _schedule(self, patients: IntArray, today: int, *, from_course: bool) -> None:
         """The next session of ``patients``, after a session today or the course's end."""
         led = self.ledger
+        if self.batch is not None:
+            # Replanned every morning, from the diary up to the day before (_replan).
+            led.next_day[patients] = NEVER
+            return
         if not self.vectorised:
             for i in patients.tolist():
                 led.next_day[i] = self._ask(i, today)
@@ -659,6 +849,10 @@ class _Simulation:
             course_sessions=int(led.course_sessions[patient]),
             diary=codes,
             solution=self.solution,
+            protocol=self.setup.protocol,
+            age_years=self.pop.age_years,
+            session_charge_mA_min=tuple(led.charges[patient]),
+            measurements=tuple(led.measurements[patient]),
         )
         proposed = self.policy.next_session_day(view)
         if proposed is None:
@@ -669,9 +863,40 @@ class _Simulation:
     def _replan(self, today: int) -> None:
         """A policy that replans daily answers each morning from the diary up to yesterday."""
         led = self.ledger
+        if self.batch is not None and self.filter is not None:
+            self._replan_batch(today)
+            return
         for i in np.flatnonzero(led.at_home).tolist():
             answer = self._ask(i, today - 1)
             led.next_day[i] = max(answer, today) if answer != NEVER else NEVER
+
+    def _replan_batch(self, today: int) -> None:
+        """Every patient at home at once, from the posterior at the end of yesterday; then the
+        same clamps as :meth:`_ask` patient by patient."""
+        assert self.batch is not None
+        assert self.filter is not None
+        led = self.ledger
+        home = np.flatnonzero(led.at_home)
+        if not home.size:
+            return
+        last = led.recent[home, -1]
+        proposed = self.batch.plan_batch(self.filter, self.row_of[home], last, today - 1)
+        proposed = np.maximum(proposed, np.where(last != NEVER, last + 1, today - 1))
+        caps = self.setup.caps
+        # Most answers keep every cap as they are (a rolling week: 5 sessions at most in any 7
+        # days; glycopyrronium 7 days after the last): only the others go through
+        # earliest_allowed_day, patient by patient.
+        check = np.ones(home.size, dtype=bool)
+        if caps.week is frequency.WeekKind.ROLLING:
+            fifth = led.recent[home, -caps.max_sessions_per_week]
+            check = (fifth != NEVER) & (proposed < fifth + 7)
+            if self.solution is Solution.GLYCOPYRRONIUM:
+                check |= (last != NEVER) & (proposed < last + caps.glycopyrronium_min_days_apart)
+        for k in np.flatnonzero(check).tolist():
+            i = int(home[k])
+            days = led.recent[i][led.recent[i] != NEVER].tolist()
+            proposed[k] = earliest_allowed_day(days, int(proposed[k]), self.solution, caps)
+        led.next_day[home] = np.maximum(proposed, today)
 
 
 def _merge_state(old: ResponseState, new: ResponseState, patients: IntArray) -> ResponseState:
