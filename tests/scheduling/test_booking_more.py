@@ -25,9 +25,10 @@ from ionto.clinic.scheduling.cpsat import (
     solve_stages,
     unproved_bound,
 )
+from ionto.clinic.scheduling.diary import assign_chairs_and_nurses
 from ionto.clinic.scheduling.greedy import Placement, solve_greedy
-from ionto.clinic.scheduling.lns import book_more
-from ionto.clinic.scheduling.problem import Problem, Schedule, Status
+from ionto.clinic.scheduling.lns import book_more, shorten_waits
+from ionto.clinic.scheduling.problem import Appointment, Problem, Schedule, Status
 
 
 def _one_chair_two_patients() -> dict[str, Any]:
@@ -189,3 +190,56 @@ def test_trivial_bounds_come_from_the_domains() -> None:
     expr = 2 * a - b
     assert _trivial_bound(expr, maximise=True) == 2 * 5 + 1
     assert _trivial_bound(expr, maximise=False) == 2 * 2 - 3
+
+
+def _schedule_of(
+    problem: Problem, booked: dict[str, list[Appointment]], unscheduled: Schedule | None = None
+) -> Schedule:
+    visits = [a for course in booked.values() for a in course]
+    return Schedule(
+        "test",
+        Status.FEASIBLE,
+        assign_chairs_and_nurses(problem.centre, visits),
+        unscheduled.unscheduled if unscheduled is not None else (),
+    )
+
+
+def test_a_course_booked_late_for_no_reason_is_brought_forward() -> None:
+    """One patient, an empty centre, her course booked as late as it could go: shortening
+    waits starts it on her funding day (or the first open day she can come)."""
+    problem = _any_in_the_early_hour()
+    problem = replace(problem, referrals=problem.referrals[:1])
+    r = problem.referrals[0]
+    calendar = course_calendar(problem.centre, r)
+    assert calendar.latest is not None
+    assert calendar.earliest is not None
+    late = {
+        r.id: [
+            Appointment(
+                problem.centre.date_of(day), 9 * 60, 9 * 60 + r.visit_minutes, 1, r.id, n, "n1"
+            )
+            for n, day in enumerate(calendar.latest, start=1)
+        ]
+    }
+    assert check(problem, _schedule_of(problem, late)) == []
+    sooner = shorten_waits(problem, late, {r.id: calendar}, seconds=3.0)
+    assert sooner[r.id][0].on == problem.centre.date_of(calendar.earliest[0])
+    assert check(problem, _schedule_of(problem, sooner)) == []
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances)
+def test_shortening_waits_keeps_every_course_and_rule_and_never_waits_longer(
+    problem: Problem,
+) -> None:
+    greedy = solve_greedy(problem)
+    calendars = {r.id: course_calendar(problem.centre, r) for r in problem.to_book}
+    booked = {k: list(v) for k, v in greedy.by_referral().items()}
+    after = shorten_waits(problem, booked, calendars, seconds=1.0)
+    assert set(after) == set(booked)
+    assert check(problem, _schedule_of(problem, after, greedy)) == []
+    before_wait = sum((v[0].on - problem.referral(k).funded_on).days for k, v in booked.items())
+    after_wait = sum(
+        (sorted(v)[0].on - problem.referral(k).funded_on).days for k, v in after.items()
+    )
+    assert after_wait <= before_wait

@@ -60,7 +60,7 @@ from ionto.clinic.scheduling.greedy import (
     shortest_course_first,
     solve_greedy,
 )
-from ionto.clinic.scheduling.lns import book_more
+from ionto.clinic.scheduling.lns import book_more, shorten_waits
 from ionto.clinic.scheduling.metrics import objective_key
 from ionto.clinic.scheduling.problem import (
     MINUTES_PER_DAY,
@@ -86,6 +86,9 @@ WARM_STARTS = (
 #: Share of the time limit for booking more courses piece by piece (:mod:`.lns`) before the
 #: whole model's stages. Derived by trial on the benchmark's centres (benchmarks/README.md).
 LNS_SHARE = 0.7
+#: Of the piecewise share, what goes to shortening waits (:func:`.lns.shorten_waits`) after
+#: booking more; none on a large model, where booking more needs all of it.
+WAIT_SHARE = 0.35
 #: With more visits to place than this, the whole model does not even find its first
 #: solution within 30 s on 2 cores (600 referrals, ~5,800 visits: every stage stopped
 #: unknown; 150 referrals, ~1,500: it searches), so the piecewise search gets this share.
@@ -569,15 +572,26 @@ def solve_cpsat(problem: Problem, settings: CpSatSettings = DEFAULT_SETTINGS) ->
         settings, seconds=min(RELAXATION_SECONDS, (deadline - time.perf_counter()) / 4)
     )
     to_place = sum(c.calendar.referral.sessions for c in model.courses)
-    lns_share = LNS_SHARE_LARGE if to_place > LARGE_MODEL_VISITS else LNS_SHARE
+    large = to_place > LARGE_MODEL_VISITS
+    lns_seconds = (deadline - time.perf_counter()) * (LNS_SHARE_LARGE if large else LNS_SHARE)
+    wait_seconds = 0.0 if large else lns_seconds * WAIT_SHARE
     more = book_more(
         problem,
         warm.by_referral(),
         by_id,
-        seconds=(deadline - time.perf_counter()) * lns_share,
+        seconds=lns_seconds - wait_seconds,
         seed=settings.random_seed,
         workers=settings.workers,
     )
+    if wait_seconds:
+        more = shorten_waits(
+            problem,
+            more,
+            by_id,
+            seconds=wait_seconds,
+            seed=settings.random_seed,
+            workers=settings.workers,
+        )
     stages = [
         StageSpec("courses_booked", True, model.booked_count(), known_bound=relaxed),
         StageSpec("total_wait_days", False, model.total_wait()),
