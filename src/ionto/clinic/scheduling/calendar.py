@@ -40,9 +40,14 @@ class CourseCalendar:
         return self.earliest is not None
 
 
-def course_calendar(centre: Centre, referral: Referral) -> CourseCalendar:
+def course_calendar(
+    centre: Centre, referral: Referral, *, excluded: frozenset[int] = frozenset()
+) -> CourseCalendar:
+    """``excluded``: day indices the patient cannot come after all (cancelled days)."""
     windows: dict[int, tuple[int, int]] = {}
     for day in range(centre.days):
+        if day in excluded:
+            continue
         window = start_window(centre, referral, centre.date_of(day))
         if window is not None:
             windows[day] = window

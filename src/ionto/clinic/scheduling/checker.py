@@ -273,8 +273,19 @@ def check_nurses(problem: Problem, appointments: Iterable[Appointment]) -> list[
     return out
 
 
-def check(problem: Problem, schedule: Schedule) -> list[Violation]:
-    """Everything the schedule breaks (empty: a valid schedule)."""
+def check(
+    problem: Problem, schedule: Schedule, *, history_before: date | None = None
+) -> list[Violation]:
+    """Everything the schedule breaks (empty: a valid schedule).
+
+    ``history_before``: visits before this day are history (a plan re-made from a later
+    start): checked only as part of their course (whole, numbered, the course rules), not
+    against today's centre (horizon, hours, chairs, nurses).
+    """
+
+    def current(a: Appointment) -> bool:
+        return history_before is None or a.on >= history_before
+
     out = check_accounted(problem, schedule)
     by = schedule.by_referral()
     for referral in problem.referrals:
@@ -285,7 +296,9 @@ def check(problem: Problem, schedule: Schedule) -> list[Violation]:
         out += check_numbering(referral, visits)
         out += check_course_rules(referral, visits)
         for a in visits:
-            out += check_visit(problem, referral, a)
-    out += check_chairs(schedule.appointments)
-    out += check_nurses(problem, schedule.appointments)
+            if current(a):
+                out += check_visit(problem, referral, a)
+    now = [a for a in schedule.appointments if current(a)]
+    out += check_chairs(now)
+    out += check_nurses(problem, now)
     return out

@@ -78,10 +78,7 @@ def book_more(
     ``booked`` must keep every rule with ``problem.fixed``; so does the answer. Chairs and
     nurses of visits that moved are left for :func:`.diary.assign_chairs_and_nurses`.
     """
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(seed)
-    fixed_refs = problem.fixed_referrals
-    current = {k: sorted(v) for k, v in booked.items() if k not in fixed_refs}
+    deadline, rng, current = _begin(problem, booked, seconds, seed)
     while time.perf_counter() < deadline - 0.2:
         waiting = [r for r in problem.to_book if r.id not in current and calendars[r.id].bookable]
         if not waiting:
@@ -106,10 +103,7 @@ def shorten_waits(
     courses in its way, and re-books them all with CP-SAT minimising their total wait; the
     result is kept only when every one of them is still booked and they wait less.
     """
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(seed)
-    fixed_refs = problem.fixed_referrals
-    current = {k: sorted(v) for k, v in booked.items() if k not in fixed_refs}
+    deadline, rng, current = _begin(problem, booked, seconds, seed)
     while time.perf_counter() < deadline - 0.2:
         waits = {
             ref: (visits[0].on - problem.referral(ref).funded_on).days
@@ -121,6 +115,15 @@ def shorten_waits(
         chosen = rng.choices(waiting, [waits[r.id] for r in waiting])[0]
         _step(problem, current, calendars, chosen, rng, deadline, workers, seed, _Aim.WAIT)
     return current
+
+
+def _begin(
+    problem: Problem, booked: Mapping[str, Sequence[Appointment]], seconds: float, seed: int
+) -> tuple[float, random.Random, dict[str, list[Appointment]]]:
+    """The deadline, the seeded chooser, and the courses a search may move (not fixed ones)."""
+    fixed_refs = problem.fixed_referrals
+    current = {k: sorted(v) for k, v in booked.items() if k not in fixed_refs}
+    return time.perf_counter() + seconds, random.Random(seed), current
 
 
 class _Aim(Enum):

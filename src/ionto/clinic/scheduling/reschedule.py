@@ -41,17 +41,13 @@ from datetime import date
 
 from ortools.sat.python import cp_model
 
-from ionto.clinic.scheduling.calendar import CourseCalendar, no_capacity, not_bookable
-from ionto.clinic.scheduling.checker import (
-    Violation,
-    check_accounted,
-    check_chairs,
-    check_course_rules,
-    check_numbering,
-    check_nurses,
-    check_visit,
-    check_whole_course,
+from ionto.clinic.scheduling.calendar import (
+    CourseCalendar,
+    course_calendar,
+    no_capacity,
+    not_bookable,
 )
+from ionto.clinic.scheduling.checker import Violation, check
 from ionto.clinic.scheduling.cpsat import (
     DEFAULT_SETTINGS,
     BookingModel,
@@ -72,10 +68,7 @@ from ionto.clinic.scheduling.problem import (
 )
 from ionto.clinic.scheduling.repair import CourseToBook, repair, slots_by_referral
 from ionto.clinic.scheduling.rules import (
-    earliest_course_days,
-    latest_course_days,
     referral_gaps,
-    start_window,
 )
 
 
@@ -556,18 +549,7 @@ def _stay_values(stays: list[_Stay], starts: Mapping[str, list[int]]) -> dict[in
 
 def _calendar(centre: Centre, referral: Referral, excluded: set[int]) -> CourseCalendar:
     """:func:`.calendar.course_calendar` without the days the patient cancelled."""
-    windows: dict[int, tuple[int, int]] = {}
-    for day in range(centre.days):
-        if day in excluded:
-            continue
-        window = start_window(centre, referral, centre.date_of(day))
-        if window is not None:
-            windows[day] = window
-    gaps = referral_gaps(referral)
-    days = sorted(windows)
-    earliest = earliest_course_days(days, gaps, referral.sessions)
-    latest = latest_course_days(days, gaps, referral.sessions) if earliest else None
-    return CourseCalendar(referral, windows, gaps, earliest, latest)
+    return course_calendar(centre, referral, excluded=frozenset(excluded))
 
 
 def _slot_of(model: BookingModel, a: Appointment) -> int:
@@ -666,20 +648,4 @@ def check_with_history(problem: Problem, schedule: Schedule) -> list[Violation]:
     are history, checked only as part of their course (whole, numbered, the course rules),
     not against today's centre (horizon, hours, chairs, nurses). With no visit before the
     start this is exactly ``check``."""
-    start = problem.centre.start
-    out = check_accounted(problem, schedule)
-    by = schedule.by_referral()
-    for referral in problem.referrals:
-        visits = by.get(referral.id, ())
-        if not visits:
-            continue
-        out += check_whole_course(referral, visits)
-        out += check_numbering(referral, visits)
-        out += check_course_rules(referral, visits)
-        for a in visits:
-            if a.on >= start:
-                out += check_visit(problem, referral, a)
-    current = [a for a in schedule.appointments if a.on >= start]
-    out += check_chairs(current)
-    out += check_nurses(problem, current)
-    return out
+    return check(problem, schedule, history_before=problem.centre.start)
