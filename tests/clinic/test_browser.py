@@ -211,8 +211,9 @@ def test_a_nurse_walks_a_patient_from_referral_to_discharge_letter(page: Any) ->
     page.get_by_role("link", name=re.compile(r"^Give the verdict")).first.click()
     page.locator('input[name="followup_hdss"][value="1"]').first.check()
     _submit(page, "Judge the course")
+    judged = page.inner_text("main")
     page.goto(hub)
-    assert "works" in page.content().lower()
+    assert "works" in page.content().lower(), f"after judging the page said: {judged[:2000]}"
     referral.refresh_from_db()
     assert referral.stage == "to_discharge"
     _shot(page, "03-verdict")
