@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,15 @@ def test_a_nurse_walks_a_patient_from_referral_to_discharge_letter(page: Any) ->
         "document.querySelector('[data-testid=session-state]').textContent)",
         timeout=60_000,
     )
+    # The page shows the station's live state; the station closes the record in the
+    # database just after (under load, a moment later): wait for that, as a nurse would
+    # before recording and judging.
     session = TreatmentSession.objects.get(course__referral=referral)
+    for _ in range(300):
+        if session.status != "running":
+            break
+        time.sleep(0.1)
+        session.refresh_from_db()
     assert session.status == "completed"
     assert session.delivered_mA_min > 100  # ~15 mA for 20 minutes, both polarities
     assert session.trace.exists()
